@@ -1,0 +1,145 @@
+/**
+ * The app: configuration, the task registry, and the producer side (applyAsync/sendTask/AsyncResult).
+ * Brokers and backends are created on first use from their URLs, through the registries, so an app that only
+ * sends tasks never opens a result connection it does not need, and `sqlite` code loads only for sqlite:// URLs.
+ */
+import { CeleriacError, ErrorCode } from '../shared/errors.ts';
+import { assertJson } from '../shared/json.ts';
+import { producerOrigin, uuid } from '../shared/ids.ts';
+import { encodeTaskMessage, type Embed } from '../protocol/index.ts';
+import type { Broker, OutgoingMessage } from '../broker/broker.ts';
+import { createBroker } from '../broker/registry.ts';
+import type { ResultBackend } from '../backend/backend.ts';
+import { createBackend } from '../backend/registry.ts';
+import { AsyncResult } from '../task/async-result.ts';
+import { Task, type TaskHandler, type TaskProducer } from '../task/task.ts';
+import type { ApplyOptions, TaskOptions } from '../task/options.ts';
+import { resolveConfig, type CeleriacConfig, type ResolvedConfig } from './config.ts';
+import { Router } from './routing.ts';
+
+export interface PreparedMessage extends OutgoingMessage {
+  id: string;
+}
+
+function toDate(value: Date | string, what: string): Date {
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) throw new CeleriacError(ErrorCode.BadOption, `${what} is not a valid date: ${String(value)}`);
+  return d;
+}
+
+export class Celeriac implements TaskProducer {
+  readonly main: string;
+  readonly conf: ResolvedConfig;
+  readonly tasks = new Map<string, Task>();
+  private readonly router: Router;
+  private readonly origin = producerOrigin();
+  private brokerPromise: Promise<Broker> | null = null;
+  private backendPromise: Promise<ResultBackend> | null = null;
+
+  constructor(main: string, config: CeleriacConfig = {}) {
+    this.main = main;
+    this.conf = resolveConfig(config);
+    this.router = new Router(this.conf.taskRoutes);
+  }
+
+  /** Define a task. `name` is the wire name; the returned task is typed by the handler's parameters and result. */
+  task<A extends unknown[], R>(name: string, handler: TaskHandler<A, R>, options: TaskOptions = {}): Task<A, Awaited<R>> {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new CeleriacError(ErrorCode.BadOption, 'a task needs a non-empty name');
+    }
+    if (this.tasks.has(name)) {
+      throw new CeleriacError(ErrorCode.DuplicateTask, `task "${name}" is already registered in app "${this.main}"`);
+    }
+    const task = new Task<A, Awaited<R>>(name, handler as TaskHandler<A, unknown>, options, this);
+    this.tasks.set(name, task as unknown as Task);
+    return task;
+  }
+
+  broker(): Promise<Broker> {
+    this.brokerPromise ??= createBroker(this.conf.broker, {
+      visibilityTimeout: this.conf.visibilityTimeout,
+      leaseTimeout: this.conf.leaseTimeout,
+      deadLetterQueue: this.conf.deadLetterQueue,
+    });
+    return this.brokerPromise;
+  }
+
+  backend(): Promise<ResultBackend> {
+    this.backendPromise ??= createBackend(this.conf.backend, { resultExpires: this.conf.resultExpires });
+    return this.backendPromise;
+  }
+
+  AsyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** Send a task by name, e.g. one only a Python worker knows (Celery's `send_task`). */
+  sendTask<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {},
+    options: ApplyOptions = {}): Promise<AsyncResult<R>> {
+    return this.applyTask(name, args, kwargs, options, this.tasks.get(name)?.options) as Promise<AsyncResult<R>>;
+  }
+
+  async applyTask(name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions,
+    defaults: TaskOptions = {}): Promise<AsyncResult<unknown>> {
+    const msg = this.prepareMessage(name, args, kwargs, options, defaults);
+    await (await this.broker()).publish([msg]);
+    return new AsyncResult(msg.id, this);
+  }
+
+  /** Build the wire message for a call without sending it (workers use it for retries, chains and callbacks). */
+  prepareMessage(name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions,
+    defaults: TaskOptions = {}, embed?: Partial<Embed>): PreparedMessage {
+    if (!Array.isArray(args)) throw new CeleriacError(ErrorCode.BadOption, `args of ${name} must be an array`);
+    if (kwargs === null || typeof kwargs !== 'object' || Array.isArray(kwargs)) {
+      throw new CeleriacError(ErrorCode.BadOption, `kwargs of ${name} must be an object`);
+    }
+    assertJson(args, 'args');
+    assertJson(kwargs, 'kwargs');
+    if (options.headers) assertJson(options.headers, 'headers');
+    const route = this.router.route(name);
+    const id = options.taskId ?? uuid();
+    const queue = options.queue ?? route?.queue ?? defaults.queue ?? this.conf.taskDefaultQueue;
+    const priority = options.priority ?? route?.priority ?? defaults.priority ?? null;
+    let eta: Date | null = null;
+    if (options.eta !== undefined) eta = toDate(options.eta, 'eta');
+    else if (options.countdown !== undefined) eta = new Date(Date.now() + options.countdown * 1000);
+    let expires: Date | null = null;
+    if (typeof options.expires === 'number') expires = new Date(Date.now() + options.expires * 1000);
+    else if (options.expires !== undefined) expires = toDate(options.expires, 'expires');
+    const raw = encodeTaskMessage({
+      task: name,
+      id,
+      args,
+      kwargs,
+      embed,
+      queue,
+      priority,
+      eta,
+      expires,
+      retries: options.retries ?? 0,
+      rootId: options.rootId ?? id,
+      parentId: options.parentId ?? null,
+      group: options.group ?? null,
+      groupIndex: options.groupIndex ?? null,
+      ignoreResult: options.ignoreResult ?? defaults.ignoreResult ?? this.conf.taskIgnoreResult,
+      timelimit: [options.timeLimit ?? defaults.timeLimit ?? null, options.softTimeLimit ?? defaults.softTimeLimit ?? null],
+      shadow: options.shadow ?? null,
+      origin: this.origin,
+      headers: options.headers,
+    });
+    if (Buffer.byteLength(raw) > this.conf.maxMessageBytes) {
+      throw new CeleriacError(ErrorCode.BadOption,
+        `message for ${name} is ${Buffer.byteLength(raw)} bytes, over maxMessageBytes (${this.conf.maxMessageBytes})`);
+    }
+    return { id, queue, priority: priority ?? 0, raw };
+  }
+
+  async close(): Promise<void> {
+    const closing: Promise<void>[] = [];
+    if (this.brokerPromise) closing.push(this.brokerPromise.then((b) => b.close(), () => {}));
+    if (this.backendPromise) closing.push(this.backendPromise.then((b) => b.close(), () => {}));
+    this.brokerPromise = null;
+    this.backendPromise = null;
+    await Promise.all(closing);
+  }
+}

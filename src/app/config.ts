@@ -1,0 +1,102 @@
+/**
+ * App configuration: Celery's setting names in camelCase, resolved once with safe defaults.
+ * CELERIAC_BROKER_URL and CELERIAC_RESULT_BACKEND override the code (twelve-factor deployments).
+ */
+import { CeleriacError, ErrorCode } from '../shared/errors.ts';
+
+export interface Route {
+  queue?: string;
+  priority?: number;
+}
+
+export interface CeleriacConfig {
+  broker?: string;
+  backend?: string;
+  /** Task modules the worker loads, relative to the app module (Celery's `include`). */
+  include?: string[];
+  /** Task name (or glob such as `shop.*`) -> queue and priority. */
+  taskRoutes?: Record<string, Route | string>;
+  taskDefaultQueue?: string;
+  /** Acknowledge after the task finished (default true: at-least-once). */
+  taskAcksLate?: boolean;
+  taskIgnoreResult?: boolean;
+  taskTrackStarted?: boolean;
+  /** Messages reserved per unit of concurrency (Celery: 4). */
+  workerPrefetchMultiplier?: number;
+  workerConcurrency?: number;
+  /** Seconds a result is kept (default 86400); null keeps it for ever. */
+  resultExpires?: number | null;
+  brokerTransportOptions?: {
+    /** Seconds before a reservation nobody renews is given to another worker (kombu: 3600). */
+    visibilityTimeout?: number;
+    /** Seconds a dead celeriac worker's reservations stay locked before recovery (default 10). */
+    leaseTimeout?: number;
+    /** List that keeps messages no worker can run (default `celeriac.deadletter`). */
+    deadLetterQueue?: string;
+  };
+  /** Largest accepted message, in bytes (default 10 MiB); bigger ones are dead-lettered. */
+  maxMessageBytes?: number;
+  /** IANA time zone for crontab schedules and naive ETAs. */
+  timezone?: string;
+  enableUtc?: boolean;
+  beatSchedule?: Record<string, unknown>;
+}
+
+export interface ResolvedConfig {
+  broker: string;
+  backend: string;
+  include: string[];
+  taskRoutes: Record<string, Route>;
+  taskDefaultQueue: string;
+  taskAcksLate: boolean;
+  taskIgnoreResult: boolean;
+  taskTrackStarted: boolean;
+  workerPrefetchMultiplier: number;
+  workerConcurrency: number;
+  resultExpires: number | null;
+  visibilityTimeout: number;
+  leaseTimeout: number;
+  deadLetterQueue: string;
+  maxMessageBytes: number;
+  timezone: string;
+  enableUtc: boolean;
+  beatSchedule: Record<string, unknown>;
+}
+
+export const DEFAULT_BROKER_URL = 'redis://127.0.0.1:6379/0';
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0)) {
+    throw new CeleriacError(ErrorCode.BadOption, `${name} must be a positive number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export function resolveConfig(c: CeleriacConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const broker = env.CELERIAC_BROKER_URL || c.broker || DEFAULT_BROKER_URL;
+  const backend = env.CELERIAC_RESULT_BACKEND || c.backend || broker;
+  const routes: Record<string, Route> = {};
+  for (const [k, v] of Object.entries(c.taskRoutes ?? {})) routes[k] = typeof v === 'string' ? { queue: v } : v;
+  const t = c.brokerTransportOptions ?? {};
+  return {
+    broker,
+    backend,
+    include: c.include ?? [],
+    taskRoutes: routes,
+    taskDefaultQueue: c.taskDefaultQueue ?? 'celery',
+    taskAcksLate: c.taskAcksLate ?? true,
+    taskIgnoreResult: c.taskIgnoreResult ?? false,
+    taskTrackStarted: c.taskTrackStarted ?? false,
+    workerPrefetchMultiplier: positive('workerPrefetchMultiplier', c.workerPrefetchMultiplier, 4),
+    workerConcurrency: positive('workerConcurrency', c.workerConcurrency, 100),
+    resultExpires: c.resultExpires === undefined ? 86400 : c.resultExpires,
+    visibilityTimeout: positive('visibilityTimeout', t.visibilityTimeout, 3600),
+    leaseTimeout: positive('leaseTimeout', t.leaseTimeout, 10),
+    deadLetterQueue: t.deadLetterQueue ?? 'celeriac.deadletter',
+    maxMessageBytes: positive('maxMessageBytes', c.maxMessageBytes, 10 * 1024 * 1024),
+    timezone: c.timezone ?? 'UTC',
+    enableUtc: c.enableUtc ?? true,
+    beatSchedule: c.beatSchedule ?? {},
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * The result-backend contract: the promises every backend (redis://, sqlite://, memory://) keeps.
+ * Records are Celery's (`celery-task-meta-<id>` JSON, see protocol/result-meta.ts), so any Celery client reads them.
+ *
+ * Promises:
+ * 1. store() makes the record readable by get() and wakes every wait() on that id; a stored SUCCESS is never
+ *    overwritten (a duplicate run after a redelivery cannot change a result someone may have read).
+ * 2. Records expire after `resultExpires` seconds (never when it is null or 0).
+ * 3. wait() does not poll: it resolves as soon as a ready record (SUCCESS, FAILURE, REVOKED) is stored, including one
+ *    stored before the call, and rejects with a TimeoutError when `timeoutMs` passes first.
+ * 4. The chord counter counts each header part once, however often the part is stored.
+ */
+import type { ResultMeta } from '../protocol/index.ts';
+
+export interface StoreRequest {
+  taskId: string;
+  meta: ResultMeta;
+}
+
+export interface ChordPart {
+  groupId: string;
+  /** Position of the part in the chord header (Celery's group_index); null sorts last. */
+  index: number | null;
+  taskId: string;
+  state: string;
+  result: unknown;
+}
+
+export interface ResultBackend {
+  readonly displayUrl: string;
+  store(entries: StoreRequest[]): Promise<void>;
+  get(taskId: string): Promise<ResultMeta | null>;
+  getMany(taskIds: string[]): Promise<(ResultMeta | null)[]>;
+  wait(taskId: string, timeoutMs: number): Promise<ResultMeta>;
+  forget(taskId: string): Promise<void>;
+  /** Record the header size of a chord before its parts are published. */
+  setChordSize(groupId: string, size: number): Promise<void>;
+  /**
+   * Add a finished header part; when it is the last one, returns every part's [state, result] in header order
+   * (exactly one caller gets them), otherwise null.
+   */
+  chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null>;
+  /** Drop a completed chord's bookkeeping. */
+  chordCleanup(groupId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  /** Seconds; null or 0 keeps records for ever. */
+  resultExpires: number | null;
+}
+
+export type BackendFactory = (url: string, options: BackendOptions) => ResultBackend;

@@ -1,0 +1,155 @@
+/**
+ * Celery's Redis result backend (CELERY-WIRE.md §1.2, §4, §9.5):
+ *   celery-task-meta-<id>            string: the task record, SETEX + PUBLISH on the channel of the same name
+ *   celery-taskset-meta-<gid>.s/.t/.j  chord header size, extra size, and the join zset
+ * Waiting subscribes to the record's channel first and then reads it once, so a record stored in between is not
+ * missed; one subscriber connection serves every waiter in the process.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { TimeoutError } from '../../shared/errors.ts';
+import { connectRedis } from '../../broker/redis/connection.ts';
+import { maskUrl } from '../../broker/redis/url.ts';
+import { READY_STATES, decodeResultMeta, encodeResultMeta, resultKey, type ResultMeta } from '../../protocol/index.ts';
+import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
+
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+
+interface Scripts {
+  celeriacStore(key: string, json: string, ttl: number): Promise<number>;
+  celeriacChordPart(j: string, t: string, s: string, score: string, member: string, ttl: number): Promise<string[]>;
+}
+
+type Waiter = { taskId: string; resolve: (m: ResultMeta) => void; reject: (e: Error) => void };
+
+const KEY_PREFIX = 'celery-task-meta-';
+const chordKey = (gid: string, suffix: 'j' | 't' | 's') => `celery-taskset-meta-${gid}.${suffix}`;
+
+export class RedisBackend implements ResultBackend {
+  readonly displayUrl: string;
+  private readonly client: Redis & Scripts;
+  private subscriber: Redis | null = null;
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly ttl: number;
+
+  constructor(private readonly url: string, options: BackendOptions) {
+    this.displayUrl = maskUrl(url);
+    this.ttl = options.resultExpires ?? 0;
+    const client = connectRedis(url, { role: 'backend', autoPipelining: true });
+    client.on('error', () => {});
+    client.defineCommand('celeriacStore', { lua: lua('store'), numberOfKeys: 1 });
+    client.defineCommand('celeriacChordPart', { lua: lua('chord-part'), numberOfKeys: 3 });
+    this.client = client as Redis & Scripts;
+  }
+
+  async store(entries: StoreRequest[]): Promise<void> {
+    await Promise.all(entries.map((e) => this.client.celeriacStore(resultKey(e.taskId), encodeResultMeta(e.meta), this.ttl)));
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    const raw = await this.client.get(resultKey(taskId));
+    return raw === null ? null : decodeResultMeta(raw, taskId);
+  }
+
+  async getMany(taskIds: string[]): Promise<(ResultMeta | null)[]> {
+    if (taskIds.length === 0) return [];
+    const raws = await this.client.mget(...taskIds.map(resultKey));
+    return raws.map((raw, i) => (raw === null ? null : decodeResultMeta(raw, taskIds[i])));
+  }
+
+  private subscriberConnection(): Redis {
+    if (this.subscriber) return this.subscriber;
+    const sub = connectRedis(this.url, { role: 'backend-subscriber', blocking: true });
+    sub.on('error', () => {});
+    sub.on('message', (channel: string, message: string) => {
+      const set = this.waiters.get(channel);
+      if (!set) return;
+      let meta: ResultMeta;
+      try {
+        meta = decodeResultMeta(message, channel.slice(KEY_PREFIX.length));
+      } catch (err) {
+        for (const w of set) w.reject(err as Error);
+        return;
+      }
+      if (!READY_STATES.has(meta.status)) return;
+      for (const w of set) w.resolve(meta);
+    });
+    this.subscriber = sub;
+    return sub;
+  }
+
+  async wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
+    const channel = resultKey(taskId);
+    const sub = this.subscriberConnection();
+    let waiter!: Waiter;
+    let timer: NodeJS.Timeout | undefined;
+    const done = new Promise<ResultMeta>((resolve, reject) => {
+      waiter = { taskId, resolve, reject };
+    });
+    let set = this.waiters.get(channel);
+    if (!set) {
+      set = new Set();
+      this.waiters.set(channel, set);
+    }
+    set.add(waiter);
+    const cleanup = () => {
+      clearTimeout(timer);
+      const s = this.waiters.get(channel);
+      if (!s) return;
+      s.delete(waiter);
+      if (s.size === 0) {
+        this.waiters.delete(channel);
+        sub.unsubscribe(channel).catch(() => {});
+      }
+    };
+    try {
+      if (set.size === 1) await sub.subscribe(channel);
+      const current = await this.get(taskId);
+      if (current && READY_STATES.has(current.status)) return current;
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(
+          () => waiter.reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`)),
+          timeoutMs,
+        );
+      }
+      return await done;
+    } finally {
+      cleanup();
+    }
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await this.client.del(resultKey(taskId));
+  }
+
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    const key = chordKey(groupId, 's');
+    const multi = this.client.multi();
+    if (this.ttl > 0) multi.setex(key, this.ttl, String(size));
+    else multi.set(key, String(size));
+    await multi.publish(key, String(size)).exec();
+  }
+
+  async chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null> {
+    const member = JSON.stringify([1, part.taskId, part.state, part.result]);
+    const score = part.index === null ? 'inf' : String(part.index);
+    const members = await this.client.celeriacChordPart(
+      chordKey(part.groupId, 'j'), chordKey(part.groupId, 't'), chordKey(part.groupId, 's'), score, member, this.ttl,
+    );
+    if (members.length === 0) return null;
+    return members.map((m) => {
+      const [, tid, state, result] = JSON.parse(m) as [number, string, string, unknown];
+      return [tid, state, result];
+    });
+  }
+
+  async chordCleanup(groupId: string): Promise<void> {
+    await this.client.del(chordKey(groupId, 'j'), chordKey(groupId, 't'), chordKey(groupId, 's'));
+  }
+
+  async close(): Promise<void> {
+    for (const set of this.waiters.values()) for (const w of set) w.reject(new Error('result backend closed'));
+    const quit = (c: Redis) => c.quit().then(() => {}, () => c.disconnect());
+    await Promise.all([quit(this.client), this.subscriber ? quit(this.subscriber) : undefined]);
+  }
+}

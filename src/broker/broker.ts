@@ -1,0 +1,92 @@
+/**
+ * The broker contract: the promises every broker implementation (redis://, sqlite://, memory://) keeps.
+ * The worker and the app depend only on this file; implementations live in same-named folders.
+ *
+ * Promises:
+ * 1. publish() resolves only when every message is stored; it rejects if any is not (nothing is reported sent that
+ *    the store did not accept).
+ * 2. Within a queue, lower priority numbers are served first (Celery/kombu on Redis: 0 before 3 before 6 before 9);
+ *    within one priority band, first in first out. Across queues, round-robin (the worker rotates the order).
+ * 3. reserve() moves a message atomically from its queue into the reserved set: from then on it is either
+ *    acked, put back (requeue), set aside (deadLetter), or — when its holder stops renewing — recovered to its queue.
+ *    A message is never handed to two consumers while its reservation is alive.
+ * 4. renew() keeps reservations alive; recover() brings back the messages of reservations that were not renewed
+ *    (a dead worker's) and marks them redelivered.
+ * 5. Messages that cannot be read as a task envelope are never dropped: they go to the dead-letter list.
+ */
+
+export interface OutgoingMessage {
+  queue: string;
+  priority: number;
+  /** The JSON envelope exactly as it goes on the wire. */
+  raw: string;
+}
+
+export interface Delivery {
+  /** The reservation handle (the envelope's delivery_tag). */
+  tag: string;
+  raw: string;
+  queue: string;
+}
+
+/** A message the broker could not even reserve (not JSON, no delivery tag): already moved to the dead-letter list. */
+export interface Rejected {
+  raw: string;
+  queue: string;
+  reason: string;
+}
+
+export interface ReserveResult {
+  deliveries: Delivery[];
+  rejected: Rejected[];
+}
+
+export interface DeadLetter {
+  reason: string;
+  queue: string;
+  raw: string;
+  at: string;
+}
+
+export interface Broker {
+  /** The URL with any password masked, for banners and logs. */
+  readonly displayUrl: string;
+  /** Make the queues known (kombu's bindings) so producers that route through the default exchange find them. */
+  declareQueues(queues: string[]): Promise<void>;
+  publish(messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * Reserve up to `max` messages from `queues` (in the given order within each priority band).
+   * Returns at once with what is ready; when nothing is, waits up to `waitMs` for the first message.
+   */
+  reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult>;
+  /** Finish reservations: the messages are gone for good. */
+  ack(tags: string[]): Promise<void>;
+  /** Put reserved messages back at the front of their queues, marked redelivered (warm shutdown, reject+requeue). */
+  requeue(deliveries: Delivery[]): Promise<void>;
+  /** Keep these reservations alive for another lease. */
+  renew(tags: string[]): Promise<void>;
+  /** Bring expired reservations back to their queues; returns how many came back. */
+  recover(): Promise<number>;
+  /** Set a reserved message aside with a reason (and end its reservation). */
+  deadLetter(delivery: Delivery, reason: string): Promise<void>;
+  /** Read the dead-letter list, newest first. */
+  deadLetters(limit?: number): Promise<DeadLetter[]>;
+  /** Remove every waiting message from these queues; returns how many were removed. */
+  purge(queues: string[]): Promise<number>;
+  /** Number of waiting messages per queue (all priority bands). */
+  queueLength(queue: string): Promise<number>;
+  /** Stop blocking reads so a pending reserve() returns promptly. */
+  interrupt(): void;
+  close(): Promise<void>;
+}
+
+export interface BrokerOptions {
+  /** Seconds after which a reservation that was not renewed is recovered (kombu's visibility_timeout for peers that do not renew). */
+  visibilityTimeout: number;
+  /** Seconds a celeriac worker's reservation lives without renewal; dead workers' messages return after this. */
+  leaseTimeout: number;
+  /** Name of the dead-letter list. */
+  deadLetterQueue: string;
+}
+
+export type BrokerFactory = (url: string, options: BrokerOptions) => Broker;

@@ -1,0 +1,58 @@
+/**
+ * kombu's Redis layout, shared with Python Celery (CELERY-WIRE.md §1.1, §8), plus celeriac's own keys.
+ *
+ *   <queue>, <queue>\x06\x163, \x06\x166, \x06\x169   lists: priority bands 0–2, 3–5, 6–8, 9+ (LPUSH in, RPOP out)
+ *   _kombu.binding.<exchange>                       set: `<routing_key>\x06\x16<pattern>\x06\x16<queue>`
+ *   unacked / unacked_index                         hash / zset: reserved messages and when they were reserved
+ *   celeriac.leases                                 zset: tag -> lease expiry of a celeriac worker's reservation
+ *   celeriac.deadletter                             list: JSON {reason, queue, raw, at} of messages set aside
+ */
+
+export const SEP = '\x06\x16';
+export const PRIORITY_STEPS = [0, 3, 6, 9] as const;
+
+export const UNACKED = 'unacked';
+export const UNACKED_INDEX = 'unacked_index';
+export const LEASES = 'celeriac.leases';
+export const DEFAULT_DEAD_LETTER = 'celeriac.deadletter';
+
+/** kombu maps a priority to the highest step not above it, after clamping to 0..9. */
+export function priorityStep(priority: number | null | undefined): number {
+  const p = Math.min(9, Math.max(0, Math.trunc(Number(priority) || 0)));
+  let step = 0;
+  for (const s of PRIORITY_STEPS) if (s <= p) step = s;
+  return step;
+}
+
+export function bandKey(queue: string, step: number): string {
+  return step === 0 ? queue : `${queue}${SEP}${step}`;
+}
+
+export function queueListKey(queue: string, priority: number | null | undefined): string {
+  return bandKey(queue, priorityStep(priority));
+}
+
+export function allBandKeys(queue: string): string[] {
+  return PRIORITY_STEPS.map((s) => bandKey(queue, s));
+}
+
+/** Band-major order: every queue's plain list, then every queue's band 3, …: BRPOP-style priority across queues. */
+export function bandMajorKeys(queues: string[]): { keys: string[]; names: string[] } {
+  const keys: string[] = [];
+  const names: string[] = [];
+  for (const step of PRIORITY_STEPS) {
+    for (const q of queues) {
+      keys.push(bandKey(q, step));
+      names.push(q);
+    }
+  }
+  return { keys, names };
+}
+
+export function bindingKey(exchange: string): string {
+  return `_kombu.binding.${exchange}`;
+}
+
+export function bindingMember(routingKey: string, queue: string, pattern = ''): string {
+  return `${routingKey}${SEP}${pattern}${SEP}${queue}`;
+}

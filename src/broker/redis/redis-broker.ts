@@ -1,0 +1,252 @@
+/**
+ * The Redis broker: kombu's layout (keys.ts) so Python Celery producers and workers share the queues.
+ *
+ * Reservation: a Lua script pops a batch band-major and records each message in `unacked`/`unacked_index`
+ * (kombu's bookkeeping, so Python peers can recover it) and in `celeriac.leases` (our short lease) in one step.
+ * When nothing is ready the blocking connection waits with BLMPOP and the popped messages are recorded at once.
+ * Recovery brings back (a) our reservations whose lease ran out — a dead celeriac worker's — and (b) any
+ * reservation older than the visibility timeout that nobody renewed — a dead Python worker's, as kombu would.
+ */
+import type { Redis } from 'ioredis';
+import type { Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
+import { connectRedis } from './connection.ts';
+import {
+  LEASES, UNACKED, UNACKED_INDEX, allBandKeys, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
+} from './keys.ts';
+import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
+import { maskUrl } from './url.ts';
+
+const RECOVER_BATCH = 500;
+
+function markRedelivered(raw: string): string {
+  try {
+    const env = JSON.parse(raw);
+    if (env && typeof env === 'object') {
+      if (env.headers && typeof env.headers === 'object') env.headers.redelivered = true;
+      const info = env.properties?.delivery_info;
+      if (info && typeof info === 'object') info.redelivered = true;
+      return JSON.stringify(env);
+    }
+  } catch {
+    // not ours to fix here: the worker dead-letters it when it comes round again
+  }
+  return raw;
+}
+
+function priorityOf(raw: string): number {
+  try {
+    const p = JSON.parse(raw)?.properties?.priority;
+    return typeof p === 'number' ? p : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export class RedisBroker implements Broker {
+  readonly displayUrl: string;
+  private readonly client: Redis & BrokerScripts;
+  private blockingClient: Redis | null = null;
+  private blockingId: number | null = null;
+  private blockingNow = false;
+  private readonly declared = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly url: string, private readonly options: BrokerOptions) {
+    this.displayUrl = maskUrl(url);
+    this.client = defineBrokerScripts(connectRedis(url, { role: 'broker', autoPipelining: true }));
+    this.client.on('error', () => {}); // reconnects are handled by ioredis; commands report their own failures
+  }
+
+  private get blocking(): Redis {
+    if (!this.blockingClient) {
+      const client = connectRedis(this.url, { role: 'broker-blocking', blocking: true });
+      client.on('error', () => {});
+      // CLIENT UNBLOCK needs the id; it changes on every reconnect
+      client.on('ready', () => {
+        client.client('ID').then((id) => (this.blockingId = Number(id)), () => {});
+      });
+      this.blockingClient = client;
+    }
+    return this.blockingClient;
+  }
+
+  private get dlq(): string {
+    return this.options.deadLetterQueue;
+  }
+
+  async declareQueues(queues: string[]): Promise<void> {
+    const fresh = queues.filter((q) => !this.declared.has(q));
+    if (fresh.length === 0) return;
+    await Promise.all(fresh.map((q) => this.client.sadd(bindingKey(q), bindingMember(q, q))));
+    for (const q of fresh) this.declared.add(q);
+  }
+
+  async publish(messages: OutgoingMessage[]): Promise<void> {
+    await this.declareQueues([...new Set(messages.map((m) => m.queue))]);
+    if (messages.length === 1) {
+      const m = messages[0];
+      await this.client.lpush(queueListKey(m.queue, m.priority), m.raw);
+      return;
+    }
+    const pipe = this.client.pipeline();
+    for (const m of messages) pipe.lpush(queueListKey(m.queue, m.priority), m.raw);
+    const replies = await pipe.exec();
+    const failed = replies?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  private clock() {
+    const nowMs = Date.now();
+    return { now: nowMs / 1000, leaseUntil: nowMs / 1000 + this.options.leaseTimeout, iso: new Date(nowMs).toISOString() };
+  }
+
+  private static parseReserved(flat: string[]): ReserveResult {
+    const out: ReserveResult = { deliveries: [], rejected: [] };
+    for (let i = 0; i < flat.length; i += 4) {
+      if (flat[i] === 'R') out.deliveries.push({ queue: flat[i + 1], tag: flat[i + 2], raw: flat[i + 3] });
+      else out.rejected.push({ queue: flat[i + 1], reason: flat[i + 2], raw: flat[i + 3] });
+    }
+    return out;
+  }
+
+  async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
+    const { keys, names } = bandMajorKeys(queues);
+    const c = this.clock();
+    const flat = await this.client.celeriacReserve(
+      keys.length + 4, UNACKED, UNACKED_INDEX, LEASES, this.dlq, ...keys, max, c.now, c.leaseUntil, c.iso, ...names,
+    );
+    if (flat.length > 0 || waitMs <= 0 || this.closed) return RedisBroker.parseReserved(flat);
+    let popped: [string, string[]] | null;
+    this.blockingNow = true;
+    try {
+      popped = (await this.blocking.call(
+        'BLMPOP', waitMs / 1000, keys.length, ...keys, 'RIGHT', 'COUNT', max,
+      )) as [string, string[]] | null;
+    } finally {
+      this.blockingNow = false;
+    }
+    if (!popped) return { deliveries: [], rejected: [] };
+    const queue = names[keys.indexOf(popped[0])];
+    const r = this.clock();
+    const recorded = await this.client.celeriacRecord(
+      UNACKED, UNACKED_INDEX, LEASES, this.dlq, r.now, r.leaseUntil, r.iso, queue, ...popped[1],
+    );
+    return RedisBroker.parseReserved(recorded);
+  }
+
+  async ack(tags: string[]): Promise<void> {
+    if (tags.length === 0) return;
+    await this.client.multi().hdel(UNACKED, ...tags).zrem(UNACKED_INDEX, ...tags).zrem(LEASES, ...tags).exec();
+  }
+
+  async renew(tags: string[]): Promise<void> {
+    if (tags.length === 0) return;
+    const c = this.clock();
+    const leases: (string | number)[] = [];
+    const index: (string | number)[] = [];
+    for (const t of tags) {
+      leases.push(c.leaseUntil, t);
+      index.push(c.now, t);
+    }
+    // XX: a reservation acked meanwhile must not come back to life
+    await Promise.all([this.client.zadd(LEASES, 'XX', ...leases), this.client.zadd(UNACKED_INDEX, 'XX', ...index)]);
+  }
+
+  async requeue(deliveries: Delivery[]): Promise<void> {
+    await Promise.all(deliveries.map((d) => this.restore(d.tag, d.raw, d.queue, 'owner')));
+  }
+
+  private async restore(tag: string, raw: string, queue: string, mode: 'owner' | 'lease' | 'visibility'): Promise<boolean> {
+    const c = this.clock();
+    const target = queueListKey(queue, priorityOf(raw));
+    const n = await this.client.celeriacRestore(
+      UNACKED, UNACKED_INDEX, LEASES, target, tag, markRedelivered(raw), mode, c.now, c.now - this.options.visibilityTimeout,
+    );
+    return n === 1;
+  }
+
+  /** kombu resolves the queue of a restored message from its [exchange, routing_key] through the bindings. */
+  private async queueFor(exchange: string, routingKey: string): Promise<string> {
+    if (!exchange) return routingKey;
+    const members = await this.client.smembers(bindingKey(exchange));
+    for (const m of members) {
+      const [rk, , queue] = m.split(SEP);
+      if (rk === routingKey || rk === '') return queue;
+    }
+    return routingKey;
+  }
+
+  async recover(): Promise<number> {
+    const c = this.clock();
+    const [leased, stale] = await Promise.all([
+      this.client.zrangebyscore(LEASES, '-inf', c.now, 'LIMIT', 0, RECOVER_BATCH),
+      this.client.zrangebyscore(UNACKED_INDEX, '-inf', c.now - this.options.visibilityTimeout, 'LIMIT', 0, RECOVER_BATCH),
+    ]);
+    const work: [string, 'lease' | 'visibility'][] = [
+      ...leased.map((t) => [t, 'lease'] as [string, 'lease']),
+      ...stale.filter((t) => !leased.includes(t)).map((t) => [t, 'visibility'] as [string, 'visibility']),
+    ];
+    let restored = 0;
+    for (const [tag, mode] of work) {
+      const entry = await this.client.hget(UNACKED, tag);
+      if (entry === null) {
+        await this.client.multi().zrem(LEASES, tag).zrem(UNACKED_INDEX, tag).exec();
+        continue;
+      }
+      let raw: string;
+      let queue: string;
+      try {
+        const [env, exchange, routingKey] = JSON.parse(entry);
+        raw = JSON.stringify(env);
+        queue = await this.queueFor(String(exchange ?? ''), String(routingKey ?? ''));
+      } catch {
+        // an unacked entry we cannot read: set it aside rather than loop over it for ever
+        await this.client.multi()
+          .lpush(this.dlq, JSON.stringify({ reason: 'unreadable unacked entry', queue: '', raw: entry, at: c.iso }))
+          .hdel(UNACKED, tag).zrem(UNACKED_INDEX, tag).zrem(LEASES, tag).exec();
+        continue;
+      }
+      if (await this.restore(tag, raw, queue, mode)) restored++;
+    }
+    return restored;
+  }
+
+  async deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    const entry = JSON.stringify({ reason, queue: delivery.queue, raw: delivery.raw, at: new Date().toISOString() });
+    await this.client.multi()
+      .lpush(this.dlq, entry).hdel(UNACKED, delivery.tag).zrem(UNACKED_INDEX, delivery.tag).zrem(LEASES, delivery.tag)
+      .exec();
+  }
+
+  async deadLetters(limit = 100): Promise<DeadLetter[]> {
+    const items = await this.client.lrange(this.dlq, 0, limit - 1);
+    return items.map((s) => JSON.parse(s) as DeadLetter);
+  }
+
+  async purge(queues: string[]): Promise<number> {
+    const keys = queues.flatMap(allBandKeys);
+    const multi = this.client.multi();
+    for (const k of keys) multi.llen(k);
+    multi.del(...keys);
+    const replies = (await multi.exec()) ?? [];
+    return replies.slice(0, keys.length).reduce((sum, [, n]) => sum + Number(n), 0);
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    const lens = await Promise.all(allBandKeys(queue).map((k) => this.client.llen(k)));
+    return lens.reduce((a, b) => a + b, 0);
+  }
+
+  /** CLIENT UNBLOCK ends a pending BLMPOP as a timeout: unlike closing the socket, it cannot lose a popped message. */
+  interrupt(): void {
+    if (this.blockingNow && this.blockingId !== null) {
+      this.client.client('UNBLOCK', this.blockingId).catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const quit = (c: Redis) => c.quit().then(() => {}, () => c.disconnect());
+    await Promise.all([quit(this.client), this.blockingClient ? quit(this.blockingClient) : undefined]);
+  }
+}

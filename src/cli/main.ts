@@ -1,0 +1,243 @@
+/**
+ * The `celeriac` command: argv, signals, exit codes and console output live here and nowhere else.
+ *   celeriac -A <app> worker | call | result | purge
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { CeleriacError, ErrorCode } from '../shared/errors.ts';
+import { createLogger, parseLogLevel, type LogLevel } from '../shared/logger.ts';
+import { Celeriac } from '../app/app.ts';
+import { Worker } from '../worker/worker.ts';
+import { loadApp, loadIncludes, type LoadedApp } from './load-app.ts';
+import { workerBanner } from './banner.ts';
+import { fatal, printJson, setDebug, UsageError } from './output.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+interface GlobalOptions {
+  app?: string;
+  broker?: string;
+  backend?: string;
+  loglevel: LogLevel;
+}
+
+function number(what: string, { integer = false, min = 0 } = {}) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {
+      throw new InvalidArgumentError(`${what} must be a ${integer ? 'whole ' : ''}number${min > 0 ? ` ≥ ${min}` : ''}`);
+    }
+    return n;
+  };
+}
+
+function list(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function jsonArg(what: string) {
+  return (value: string) => {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      throw new InvalidArgumentError(`${what} must be JSON`);
+    }
+  };
+}
+
+async function appFrom(g: GlobalOptions): Promise<LoadedApp> {
+  if (g.broker) process.env.CELERIAC_BROKER_URL = g.broker;
+  if (g.backend) process.env.CELERIAC_RESULT_BACKEND = g.backend;
+  if (g.app) return loadApp(g.app);
+  return { app: new Celeriac('celeriac'), file: '' };
+}
+
+async function runWorker(g: GlobalOptions, o: { concurrency?: number; queues?: string[]; hostname?: string }) {
+  const loaded = await appFrom(g);
+  if (!g.app) throw new UsageError('worker needs an app: celeriac -A <module> worker');
+  await loadIncludes(loaded);
+  const { app } = loaded;
+  const logger = createLogger({ level: g.loglevel });
+  const worker = new Worker(app, { concurrency: o.concurrency, queues: o.queues, hostname: o.hostname, logger });
+  process.stdout.write(workerBanner(worker, VERSION, maskedBroker(app), maskedBackend(app)) + '\n');
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1 && sig !== 'SIGQUIT') {
+      logger.warning('worker: Warm shutdown (MainProcess)');
+      void worker.stop();
+    } else {
+      logger.warning('worker: Cold shutdown (MainProcess)');
+      void worker.stop({ cold: true });
+    }
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onSignal);
+  worker.once('stopped', () => {
+    void app.close().finally(() => process.exit(0));
+  });
+  try {
+    await worker.start();
+  } catch (err) {
+    throw new CeleriacError(ErrorCode.Connection, `worker cannot start: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function maskedBroker(app: Celeriac): string {
+  return app.conf.broker.replace(/\/\/([^@/]*):([^@/]*)@/, '//$1:***@');
+}
+
+function maskedBackend(app: Celeriac): string {
+  return app.conf.backend.replace(/\/\/([^@/]*):([^@/]*)@/, '//$1:***@');
+}
+
+interface CallOptions {
+  kwargs?: Record<string, unknown>;
+  queue?: string;
+  countdown?: number;
+  eta?: string;
+  expires?: number;
+  priority?: number;
+  taskId?: string;
+  wait?: boolean;
+  timeout?: number;
+}
+
+async function runCall(g: GlobalOptions, name: string, rawArgs: string[], o: CallOptions) {
+  const { app } = await appFrom(g);
+  const args = rawArgs.map((a) => {
+    try {
+      return JSON.parse(a) as unknown;
+    } catch {
+      return a; // a bare word is a string, as in `call send_sms 18888888 hello`
+    }
+  });
+  if (o.kwargs !== undefined && (typeof o.kwargs !== 'object' || o.kwargs === null || Array.isArray(o.kwargs))) {
+    throw new UsageError('--kwargs must be a JSON object');
+  }
+  if (o.eta !== undefined && Number.isNaN(new Date(o.eta).getTime())) throw new UsageError(`--eta is not a date: ${o.eta}`);
+  try {
+    const result = await app.sendTask(name, args, o.kwargs ?? {}, {
+      queue: o.queue, countdown: o.countdown, eta: o.eta, expires: o.expires, priority: o.priority, taskId: o.taskId,
+    });
+    if (!o.wait) {
+      process.stdout.write(result.id + '\n');
+      return;
+    }
+    const value = await result.get({ timeout: (o.timeout ?? 30) * 1000 });
+    printJson(value);
+  } finally {
+    await app.close();
+  }
+}
+
+async function runResult(g: GlobalOptions, id: string, o: { timeout?: number }) {
+  const { app } = await appFrom(g);
+  try {
+    const res = app.AsyncResult(id);
+    if (o.timeout) {
+      try {
+        await res.get({ timeout: o.timeout * 1000, propagate: false });
+      } catch (err) {
+        if (!(err instanceof CeleriacError && err.code === ErrorCode.Timeout)) throw err;
+      }
+    }
+    const meta = await res.meta();
+    printJson({ id, state: meta?.status ?? 'PENDING', result: meta?.result ?? null, traceback: meta?.traceback ?? null });
+  } finally {
+    await app.close();
+  }
+}
+
+async function runPurge(g: GlobalOptions, o: { queues?: string[]; force?: boolean }) {
+  const { app } = await appFrom(g);
+  try {
+    const queues = o.queues?.length ? o.queues : [app.conf.taskDefaultQueue];
+    if (!o.force) {
+      if (!process.stdin.isTTY) throw new UsageError('purge asks for confirmation; without a terminal pass -f');
+      const rl = createInterface({ input: process.stdin, output: process.stdout });
+      const answer = await rl.question(
+        `WARNING: This will remove all tasks from ${queues.length === 1 ? 'queue' : 'queues'}: ${queues.join(', ')}.\n` +
+          '         There is no undo for this operation!\n\nAre you sure you want to delete all tasks (yes/NO)? ');
+      rl.close();
+      if (answer.trim().toLowerCase() !== 'yes') {
+        process.stdout.write('Nothing purged.\n');
+        return;
+      }
+    }
+    const n = await (await app.broker()).purge(queues);
+    process.stdout.write(`Purged ${n} ${n === 1 ? 'message' : 'messages'} from ${queues.length} known task ${queues.length === 1 ? 'queue' : 'queues'}.\n`);
+  } finally {
+    await app.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('celeriac')
+    .description('Celery for TypeScript: run workers, call tasks and read results')
+    .version(VERSION, '-V, --version')
+    .option('-A, --app <module>', 'app module or package exporting `app` (.ts or .js)')
+    .option('-b, --broker <url>', 'broker URL (overrides the app and CELERIAC_BROKER_URL)')
+    .option('--backend, --result-backend <url>', 'result backend URL (overrides the app and CELERIAC_RESULT_BACKEND)')
+    .option('-l, --loglevel <level>', 'debug, info, warning, error or critical', (v) => {
+      try {
+        return parseLogLevel(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    }, 'warning' as LogLevel)
+    .showSuggestionAfterError(true)
+    .exitOverride();
+
+  const globals = () => program.opts<GlobalOptions>();
+
+  program.command('worker')
+    .description('start a worker (the notes\' `celery -A pkg worker -l info`)')
+    .option('-c, --concurrency <n>', 'tasks in flight at once', number('concurrency', { integer: true, min: 1 }))
+    .option('-Q, --queues <list>', 'comma-separated queues to consume', list)
+    .option('-n, --hostname <name>', 'node name, e.g. w1@%h')
+    .action((o) => runWorker(globals(), o));
+
+  program.command('call')
+    .description('send a task by name and print its id (or, with --wait, its result as JSON)')
+    .argument('<task>', 'task name, e.g. celery_task.order_task.add')
+    .argument('[args...]', 'positional arguments, each parsed as JSON (bare words are strings)')
+    .option('--kwargs <json>', 'keyword arguments as a JSON object', jsonArg('--kwargs'))
+    .option('--queue <queue>', 'queue to send to')
+    .option('--countdown <seconds>', 'run no earlier than this many seconds from now', number('--countdown'))
+    .option('--eta <iso>', 'run no earlier than this time (ISO 8601)')
+    .option('--expires <seconds>', 'discard if not started within this many seconds', number('--expires'))
+    .option('--priority <n>', 'priority 0-9 (0 is served first)', number('--priority', { integer: true }))
+    .option('--task-id <id>', 'use this task id')
+    .option('--wait', 'wait for the result and print it as JSON')
+    .option('--timeout <seconds>', 'how long --wait waits (default 30)', number('--timeout'))
+    .action((name, args, o) => runCall(globals(), name, args, o));
+
+  program.command('result')
+    .description('print a task\'s state and result as JSON')
+    .argument('<id>', 'task id')
+    .option('--timeout <seconds>', 'wait up to this long for the task to finish', number('--timeout'))
+    .action((id, o) => runResult(globals(), id, o));
+
+  program.command('purge')
+    .description('remove all waiting messages from queues')
+    .option('-Q, --queues <list>', 'comma-separated queues (default: the default queue)', list)
+    .option('-f, --force', 'do not ask for confirmation')
+    .action((o) => runPurge(globals(), o));
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  setDebug(argv.includes('debug'));
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) process.exit(0);
+      process.exit(2); // commander already printed one clear line
+    }
+    fatal(err);
+  }
+}

@@ -1,0 +1,18 @@
+/** The public API of celeriac, named one by one. */
+export { Celeriac } from './app/app.ts';
+export type { CeleriacConfig, Route } from './app/config.ts';
+export { Task } from './task/task.ts';
+export type { TaskHandler } from './task/task.ts';
+export type { TaskOptions, ApplyOptions, RetryOptions } from './task/options.ts';
+export type { TaskContext, TaskRequest } from './task/context.ts';
+export { AsyncResult } from './task/async-result.ts';
+export type { GetOptions } from './task/async-result.ts';
+export { Worker } from './worker/worker.ts';
+export type { WorkerOptions } from './worker/worker.ts';
+export type { TaskState } from './protocol/index.ts';
+export {
+  CeleriacError, ErrorCode, TaskError, TaskRevokedError, TimeoutError, NotRegisteredError, NotJsonError,
+  MaxRetriesExceededError, MalformedMessageError,
+} from './shared/errors.ts';
+export { createLogger } from './shared/logger.ts';
+export type { Logger, LogLevel } from './shared/logger.ts';

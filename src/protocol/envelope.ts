@@ -1,0 +1,140 @@
+/**
+ * The outer kombu envelope: the one JSON string that is LPUSHed onto a queue list (CELERY-WIRE.md §2).
+ *
+ * Invariants:
+ * - Pure: strings in, values out. No I/O.
+ * - Every rejection is a MalformedMessageError carrying the task id whenever the headers name one, so the caller can
+ *   still store a FAILURE for it instead of dropping the message silently.
+ * - Only JSON bodies are accepted. Pickle and YAML are refused by content type before any byte of the body is parsed.
+ * - Producers always send `body_encoding: "base64"`; consumers accept a plain-text body too (s12 m2).
+ */
+import { Buffer } from 'node:buffer';
+import { MalformedMessageError } from '../shared/errors.ts';
+
+export interface DeliveryInfo {
+  exchange: string;
+  routing_key: string;
+  redelivered?: boolean;
+}
+
+export interface EnvelopeProperties {
+  delivery_tag?: string;
+  delivery_info?: DeliveryInfo;
+  priority?: number;
+  body_encoding?: string;
+  correlation_id?: string | null;
+  reply_to?: string;
+  delivery_mode?: number;
+  expiration?: string;
+  [k: string]: unknown;
+}
+
+export interface Envelope {
+  body: string;
+  'content-type'?: string;
+  'content-encoding'?: string;
+  headers: Record<string, unknown>;
+  properties: EnvelopeProperties;
+}
+
+export const JSON_CONTENT_TYPE = 'application/json';
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The task id the headers name, if any: good enough to attach to an error, never trusted for anything else. */
+function headerTaskId(headers: unknown): string | null {
+  if (!isPlainObject(headers)) return null;
+  const id = headers.id;
+  return typeof id === 'string' && id !== '' ? id : null;
+}
+
+export function parseEnvelope(raw: string): Envelope {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new MalformedMessageError(`envelope is not JSON (${(err as Error).message})`);
+  }
+  if (!isPlainObject(parsed)) throw new MalformedMessageError('envelope is not a JSON object');
+  const taskId = headerTaskId(parsed.headers);
+  if (parsed.headers === undefined) {
+    // kombu treats absent headers as empty; protocol 1 messages rely on that being harmless.
+    parsed.headers = {};
+  } else if (!isPlainObject(parsed.headers)) {
+    throw new MalformedMessageError('headers is not an object', taskId);
+  }
+  if (!isPlainObject(parsed.properties)) {
+    throw new MalformedMessageError(
+      parsed.properties === undefined ? 'properties are missing' : 'properties is not an object',
+      taskId,
+    );
+  }
+  if (typeof parsed.body !== 'string') {
+    throw new MalformedMessageError(parsed.body === undefined ? 'body is missing' : 'body is not a string', taskId);
+  }
+  return parsed as unknown as Envelope;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function decodeBase64(text: string, taskId: string | null): string {
+  const compact = text.replace(/\s+/g, '');
+  if (compact.length % 4 === 1 || !BASE64.test(compact)) {
+    throw new MalformedMessageError('body is not valid base64 although body_encoding is base64', taskId);
+  }
+  return Buffer.from(compact, 'base64').toString('utf8');
+}
+
+export function decodeBody(env: Envelope): unknown {
+  const taskId = headerTaskId(env.headers);
+  const encoding = env.properties?.body_encoding;
+  let text: string;
+  if (encoding === 'base64') text = decodeBase64(env.body, taskId);
+  else if (encoding === undefined || encoding === null) text = env.body;
+  else throw new MalformedMessageError(`body_encoding ${JSON.stringify(encoding)} is not supported (base64 or none)`, taskId);
+
+  const type = env['content-type'];
+  if (type === undefined || type === null || type === '') {
+    // A Python worker dies on this one (s12 m6); we refuse it instead of guessing.
+    throw new MalformedMessageError('content-type is missing (application/json required)', taskId);
+  }
+  if (typeof type !== 'string' || type.trim().toLowerCase() !== JSON_CONTENT_TYPE) {
+    const shown = typeof type === 'string' ? type : JSON.stringify(type);
+    const pickle = shown === 'application/x-python-serialize' ? ' (pickle)' : '';
+    throw new MalformedMessageError(`content type ${shown}${pickle} is not accepted (JSON only)`, taskId);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new MalformedMessageError(`body is not valid JSON (${(err as Error).message})`, taskId);
+  }
+}
+
+export function encodeBody(body: unknown): string {
+  // JSON.stringify(undefined) yields undefined; the wire has no such value, so it travels as null.
+  return Buffer.from(JSON.stringify(body) ?? 'null', 'utf8').toString('base64');
+}
+
+/**
+ * Same effect as kombu's restore: both flags are set, the delivery tag and everything else stay as they are.
+ * Like kombu, a message without delivery_info only gets the header flag; we never invent routing.
+ */
+export function markRedelivered(raw: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new MalformedMessageError(`envelope is not JSON (${(err as Error).message})`);
+  }
+  if (!isPlainObject(parsed)) throw new MalformedMessageError('envelope is not a JSON object');
+  if (parsed.headers === undefined || parsed.headers === null) parsed.headers = {};
+  if (!isPlainObject(parsed.headers)) {
+    throw new MalformedMessageError('headers is not an object', headerTaskId(parsed.headers));
+  }
+  parsed.headers.redelivered = true;
+  const props = parsed.properties;
+  if (isPlainObject(props) && isPlainObject(props.delivery_info)) props.delivery_info.redelivered = true;
+  return JSON.stringify(parsed);
+}

@@ -1,0 +1,23 @@
+/**
+ * The pure protocol layer: Celery 5 wire formats (envelope, task message, result record, exception object) as plain
+ * functions over strings. No I/O; imports only src/shared. See /shared/protocol/CELERY-WIRE.md §2, §4, §5.
+ */
+export {
+  parseEnvelope, decodeBody, encodeBody, markRedelivered, isPlainObject, JSON_CONTENT_TYPE,
+  type DeliveryInfo, type EnvelopeProperties, type Envelope,
+} from './envelope.ts';
+export {
+  encodeTaskMessage, decodeTaskMessage, parseCeleryDate, formatCeleryDate,
+  type Signature, type Embed, type TaskMessage, type NewTaskMessage,
+} from './task-message.ts';
+export { formatNaiveUtc } from './dates.ts';
+export { pyRepr, argsRepr, REPR_MAXLEN } from './repr.ts';
+export {
+  resultKey, makeResultMeta, encodeResultMeta, decodeResultMeta, normalizeExceptionInfo, isTaskState,
+  READY_STATES, EXCEPTION_STATES, ALL_STATES, RESULT_KEY_PREFIX,
+  type TaskState, type ExceptionInfo, type ResultMeta,
+} from './result-meta.ts';
+export {
+  errorToException, exceptionToError, formatTraceback,
+  PYTHON_BUILTIN_EXCEPTIONS, CELERY_EXCEPTIONS, CELERIAC_MODULE,
+} from './exceptions.ts';

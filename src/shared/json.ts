@@ -1,0 +1,43 @@
+/**
+ * Arguments and results travel as JSON (no pickle, ever). `assertJson` rejects at call time what JSON would
+ * silently change or drop, so a mistake fails in the caller and not later on a worker.
+ * Dates are allowed: they travel as ISO strings, as Celery's JSON encoder sends datetimes.
+ */
+import { NotJsonError } from './errors.ts';
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'function') return `a function (${(v as Function).name || 'anonymous'})`;
+  if (typeof v === 'bigint') return `a BigInt (${v}n); convert it to a string or number`;
+  if (typeof v === 'symbol') return 'a Symbol';
+  if (typeof v === 'number') return `${v} (not a finite number)`;
+  const ctor = (v as object).constructor?.name;
+  return `an instance of ${ctor ?? 'an unknown class'}`;
+}
+
+export function assertJson(value: unknown, what: string): void {
+  const seen = new Set<object>();
+  const walk = (v: unknown, path: string): void => {
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new NotJsonError(what, path, describe(v));
+      return;
+    }
+    if (typeof v !== 'object') throw new NotJsonError(what, path, describe(v));
+    if (v instanceof Date) return;
+    if (seen.has(v)) throw new NotJsonError(what, path, 'a circular reference');
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) walk(v[i], `${path}[${i}]`);
+    } else {
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) throw new NotJsonError(what, path, describe(v));
+      for (const [k, item] of Object.entries(v)) {
+        if (item === undefined) continue; // dropped by JSON, as an absent key
+        walk(item, `${path}.${k}`);
+      }
+    }
+    seen.delete(v);
+  };
+  walk(value, what);
+}

@@ -1,0 +1,76 @@
+/**
+ * A handle on a task's result by id, usable from any process: `app.AsyncResult(id)` or what `delay()` returns.
+ * States are Celery's; an id nobody stored yet reads as PENDING (Celery cannot tell unknown from waiting either).
+ */
+import { TaskRevokedError } from '../shared/errors.ts';
+import { READY_STATES, exceptionToError, type ResultMeta, type TaskState } from '../protocol/index.ts';
+import type { ResultBackend } from '../backend/backend.ts';
+
+export interface ResultSource {
+  backend(): Promise<ResultBackend>;
+}
+
+export interface GetOptions {
+  /** Milliseconds to wait for a ready state; default: wait for ever. */
+  timeout?: number;
+  /** Throw the task's error on FAILURE/REVOKED (default true); false returns the exception object instead. */
+  propagate?: boolean;
+}
+
+export class AsyncResult<R = unknown> {
+  constructor(readonly id: string, private readonly source: ResultSource) {}
+
+  /** The stored record, or null while PENDING. */
+  async meta(): Promise<ResultMeta | null> {
+    return (await this.source.backend()).get(this.id);
+  }
+
+  async state(): Promise<TaskState> {
+    return (await this.meta())?.status ?? 'PENDING';
+  }
+
+  async ready(): Promise<boolean> {
+    return READY_STATES.has(await this.state());
+  }
+
+  async successful(): Promise<boolean> {
+    return (await this.state()) === 'SUCCESS';
+  }
+
+  async failed(): Promise<boolean> {
+    return (await this.state()) === 'FAILURE';
+  }
+
+  /** The stored value as is: the return value, an exception object, or progress metadata. */
+  async info(): Promise<unknown> {
+    return (await this.meta())?.result ?? null;
+  }
+
+  async traceback(): Promise<string | null> {
+    return (await this.meta())?.traceback ?? null;
+  }
+
+  /** Wait for the task to finish and return its value; a failure is rethrown with the remote type and message. */
+  async get(options: GetOptions = {}): Promise<R> {
+    const backend = await this.source.backend();
+    const meta = await backend.wait(this.id, options.timeout ?? Infinity);
+    if (meta.status === 'SUCCESS' || options.propagate === false) return meta.result as R;
+    if (meta.status === 'REVOKED') {
+      const why = (meta.result as { exc_message?: unknown[] } | null)?.exc_message?.[0];
+      throw new TaskRevokedError(this.id, typeof why === 'string' ? why : 'revoked');
+    }
+    throw exceptionToError(this.id, meta.result, meta.traceback);
+  }
+
+  async forget(): Promise<void> {
+    await (await this.source.backend()).forget(this.id);
+  }
+
+  toJSON(): { id: string } {
+    return { id: this.id };
+  }
+
+  toString(): string {
+    return this.id;
+  }
+}

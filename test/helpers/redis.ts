@@ -1,0 +1,89 @@
+/**
+ * A real redis-server for a test file, on a free port, with no persistence, stopped when the test ends.
+ * `restart()` keeps the port (for reconnect tests); `aof: true` keeps data across restarts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class RedisServer {
+  private proc: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
+  constructor(readonly port: number, private readonly aof: boolean) {}
+
+  url(db = 0): string {
+    return `redis://127.0.0.1:${this.port}/${db}`;
+  }
+
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir,
+      '--appendonly', this.aof ? 'yes' : 'no', '--daemonize', 'no', '--logfile', ''];
+    this.proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const c = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        await c.ping();
+        c.disconnect();
+        return;
+      } catch {
+        c.disconnect();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error(`redis-server did not start on port ${this.port}`);
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    this.proc = null;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  client(db = 0): Redis {
+    return new Redis({ port: this.port, host: '127.0.0.1', db });
+  }
+
+  async flush(): Promise<void> {
+    const c = this.client();
+    await c.flushall();
+    c.disconnect();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function startRedis(options: { aof?: boolean } = {}): Promise<RedisServer> {
+  const server = new RedisServer(await freePort(), options.aof ?? false);
+  await server.start();
+  return server;
+}
