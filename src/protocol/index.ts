@@ -11,6 +11,7 @@ export {
   type Signature, type Embed, type TaskMessage, type NewTaskMessage,
 } from './task-message.ts';
 export { formatNaiveUtc } from './dates.ts';
+export { EMPTY_EMBED } from './embed.ts';
 export { pyRepr, argsRepr, REPR_MAXLEN } from './repr.ts';
 export {
   resultKey, makeResultMeta, encodeResultMeta, decodeResultMeta, normalizeExceptionInfo, isTaskState,

@@ -7,13 +7,16 @@
  *   `task_id` is always there (a Python client raises KeyError without it, s13 r1).
  * - date_done is naive UTC with microseconds, set only for ready states.
  * - decodeResultMeta is tolerant of records other writers produce (s13): missing children/date_done/traceback/task_id
- *   get defaults and a string exc_message becomes a one-element list. Only an unknown status is refused.
+ *   get defaults and a string exc_message becomes a one-element list. Custom states (`PROGRESS`, from update_state)
+ *   are kept; only a missing or non-string status is refused.
  */
 import { MalformedMessageError } from '../shared/errors.ts';
 import { formatNaiveUtc } from './dates.ts';
 import { isPlainObject } from './envelope.ts';
 
-export type TaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
+export type KnownTaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
+/** Celery's states, or a custom one a task set with updateState (e.g. PROGRESS). */
+export type TaskState = KnownTaskState | (string & {});
 
 export const ALL_STATES: ReadonlySet<TaskState> = new Set<TaskState>([
   'PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED',
@@ -93,8 +96,8 @@ export function decodeResultMeta(raw: string, taskId: string): ResultMeta {
   }
   if (!isPlainObject(parsed)) throw new MalformedMessageError('result record is not a JSON object', taskId);
   const status = parsed.status;
-  if (!isTaskState(status)) {
-    throw new MalformedMessageError(`result record has unknown status ${JSON.stringify(status)}`, taskId);
+  if (typeof status !== 'string' || status === '') {
+    throw new MalformedMessageError(`result record has no status (found ${JSON.stringify(status)})`, taskId);
   }
   const result = parsed.result === undefined ? null : parsed.result;
   const meta: Record<string, unknown> = {

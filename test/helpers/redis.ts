@@ -23,6 +23,7 @@ export async function freePort(): Promise<number> {
 
 export class RedisServer {
   private proc: ChildProcess | null = null;
+  private readonly clients: Redis[] = [];
   readonly dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
   constructor(readonly port: number, private readonly aof: boolean) {}
 
@@ -66,17 +67,22 @@ export class RedisServer {
     await this.start();
   }
 
+  /** A plain client for assertions; closed by dispose(). */
   client(db = 0): Redis {
-    return new Redis({ port: this.port, host: '127.0.0.1', db });
+    const c = new Redis({ port: this.port, host: '127.0.0.1', db });
+    c.on('error', () => {});
+    this.clients.push(c);
+    return c;
   }
 
   async flush(): Promise<void> {
-    const c = this.client();
+    const c = new Redis({ port: this.port, host: '127.0.0.1' });
     await c.flushall();
     c.disconnect();
   }
 
   async dispose(): Promise<void> {
+    for (const c of this.clients.splice(0)) c.disconnect();
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }

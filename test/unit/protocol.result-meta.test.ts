@@ -104,10 +104,11 @@ describe('decodeResultMeta', () => {
     assert.deepEqual(decodeResultMeta(withGroup.raw, 'x'), withGroup.decoded);
   });
 
-  it('refuses unknown states and non-records', () => {
+  it('keeps custom states (update_state) and refuses records without a status', () => {
+    assert.equal(decodeResultMeta('{"status": "PROGRESS", "result": {"done": 1}}', 'p').status, 'PROGRESS');
     for (const [raw, reason] of [
-      ['{"status": "DONE", "result": 1}', /unknown status "DONE"/],
-      ['{"result": 1}', /unknown status undefined/],
+      ['{"status": 7, "result": 1}', /no status \(found 7\)/],
+      ['{"result": 1}', /no status \(found undefined\)/],
       ['[1]', /not a JSON object/],
       ['nope', /not JSON/],
     ] as const) {

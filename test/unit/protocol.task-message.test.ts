@@ -123,7 +123,8 @@ describe('encodeTaskMessage', () => {
 
   it('refuses arguments no worker could run', () => {
     const bad = (m: Partial<NewTaskMessage>) => () => encodeTaskMessage({ ...base, ...m } as NewTaskMessage);
-    for (const m of [{ task: '' }, { id: '' }, { queue: '' }, { args: {} as never }, { kwargs: [] as never }]) {
+    for (const m of [{ task: '' }, { id: '' }, { queue: '' }, { args: {} as never }, { kwargs: [] as never },
+      { eta: new Date(NaN) }, { expires: '2030-01-01' as never }]) {
       assert.throws(bad(m), (e: unknown) => e instanceof CeleriacError && e.code === 'E_BAD_OPTION');
     }
   });
