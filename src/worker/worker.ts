@@ -34,6 +34,16 @@ export interface WorkerOptions {
   shutdownTimeout?: number;
 }
 
+/** The task id of a message we refuse, when it names one, so the FAILURE can be stored under it. */
+function peekTaskId(raw: string): string | null {
+  try {
+    const id = JSON.parse(raw)?.headers?.id;
+    return typeof id === 'string' && id !== '' ? id : null;
+  } catch {
+    return null;
+  }
+}
+
 type Mode = 'idle' | 'running' | 'stopping' | 'stopped';
 
 const RESERVE_WAIT_MS = 1000;
@@ -172,13 +182,7 @@ export class Worker extends EventEmitter {
   /** A message the broker could not reserve (no delivery tag, not JSON): already dead-lettered by the broker. */
   private async onRejected(r: Rejected): Promise<void> {
     this.log.error(`Received unreadable message on queue ${r.queue}: ${r.reason}; moved to ${this.app.conf.deadLetterQueue}`);
-    let id: string | null = null;
-    try {
-      const h = JSON.parse(r.raw)?.headers;
-      if (h && typeof h.id === 'string') id = h.id;
-    } catch {
-      // no id to report a failure under
-    }
+    const id = peekTaskId(r.raw);
     if (id) await this.storeFailure(id, { exc_type: 'MalformedMessage', exc_message: [r.reason], exc_module: 'celeriac' });
   }
 
@@ -194,7 +198,9 @@ export class Worker extends EventEmitter {
     let msg: TaskMessage;
     try {
       if (Buffer.byteLength(d.raw) > this.app.conf.maxMessageBytes) {
-        throw new MalformedMessageError(`message of ${Buffer.byteLength(d.raw)} bytes is over maxMessageBytes`, null);
+        throw new MalformedMessageError(
+          `message of ${Buffer.byteLength(d.raw)} bytes is over maxMessageBytes (${this.app.conf.maxMessageBytes})`,
+          peekTaskId(d.raw));
       }
       msg = decodeTaskMessage(d.raw);
     } catch (err) {
