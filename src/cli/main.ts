@@ -60,7 +60,8 @@ async function runWorker(g: GlobalOptions, o: { concurrency?: number; queues?: s
   const { app } = loaded;
   const logger = createLogger({ level: g.loglevel });
   const worker = new Worker(app, { concurrency: o.concurrency, queues: o.queues, hostname: o.hostname, logger });
-  process.stdout.write(workerBanner(worker, VERSION, maskedBroker(app), maskedBackend(app)) + '\n');
+  const [broker, backend] = await Promise.all([app.broker(), app.backend()]);
+  process.stdout.write(workerBanner(worker, VERSION, broker.displayUrl, backend.displayUrl) + '\n');
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -79,16 +80,9 @@ async function runWorker(g: GlobalOptions, o: { concurrency?: number; queues?: s
   try {
     await worker.start();
   } catch (err) {
+    if (err instanceof CeleriacError) throw err;
     throw new CeleriacError(ErrorCode.Connection, `worker cannot start: ${(err as Error).message}`, { cause: err });
   }
-}
-
-function maskedBroker(app: Celeriac): string {
-  return app.conf.broker.replace(/\/\/([^@/]*):([^@/]*)@/, '//$1:***@');
-}
-
-function maskedBackend(app: Celeriac): string {
-  return app.conf.backend.replace(/\/\/([^@/]*):([^@/]*)@/, '//$1:***@');
 }
 
 interface CallOptions {

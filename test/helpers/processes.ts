@@ -63,7 +63,15 @@ export function peer(args: string[], broker: string, backend: string, extraEnv: 
   return run(PYTHON, [PEER, ...args], { CELERY_PEER_BROKER: broker, CELERY_PEER_BACKEND: backend, ...extraEnv });
 }
 
+/** The last line of output that parses as JSON. */
 export function lastJsonLine(out: string): any {
-  const lines = out.trim().split('\n').filter((l) => l.startsWith('{') || l.startsWith('['));
-  return JSON.parse(lines[lines.length - 1]);
+  const lines = out.trim().split('\n').reverse();
+  for (const line of lines) {
+    try {
+      return JSON.parse(line);
+    } catch {
+      // not JSON: a log line
+    }
+  }
+  throw new Error(`no JSON line in output:\n${out}`);
 }

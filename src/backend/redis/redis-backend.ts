@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { TimeoutError } from '../../shared/errors.ts';
-import { connectRedis } from '../../broker/redis/connection.ts';
+import { connectRedis, connectionError } from '../../broker/redis/connection.ts';
 import { maskUrl } from '../../broker/redis/url.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, resultKey, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
@@ -36,18 +36,26 @@ export class RedisBackend implements ResultBackend {
     this.displayUrl = maskUrl(url);
     this.ttl = options.resultExpires ?? 0;
     const client = connectRedis(url, { role: 'backend', autoPipelining: true });
-    client.on('error', () => {});
     client.defineCommand('celeriacStore', { lua: lua('store'), numberOfKeys: 1 });
     client.defineCommand('celeriacChordPart', { lua: lua('chord-part'), numberOfKeys: 3 });
     this.client = client as Redis & Scripts;
   }
 
   async store(entries: StoreRequest[]): Promise<void> {
-    await Promise.all(entries.map((e) => this.client.celeriacStore(resultKey(e.taskId), encodeResultMeta(e.meta), this.ttl)));
+    try {
+      await Promise.all(entries.map((e) => this.client.celeriacStore(resultKey(e.taskId), encodeResultMeta(e.meta), this.ttl)));
+    } catch (err) {
+      throw connectionError(this.client, err);
+    }
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
-    const raw = await this.client.get(resultKey(taskId));
+    let raw: string | null;
+    try {
+      raw = await this.client.get(resultKey(taskId));
+    } catch (err) {
+      throw connectionError(this.client, err);
+    }
     return raw === null ? null : decodeResultMeta(raw, taskId);
   }
 
@@ -60,7 +68,6 @@ export class RedisBackend implements ResultBackend {
   private subscriberConnection(): Redis {
     if (this.subscriber) return this.subscriber;
     const sub = connectRedis(this.url, { role: 'backend-subscriber', blocking: true });
-    sub.on('error', () => {});
     sub.on('message', (channel: string, message: string) => {
       const set = this.waiters.get(channel);
       if (!set) return;
@@ -103,7 +110,7 @@ export class RedisBackend implements ResultBackend {
       }
     };
     try {
-      if (set.size === 1) await sub.subscribe(channel);
+      if (set.size === 1) await sub.subscribe(channel).catch((err) => Promise.reject(connectionError(sub, err)));
       const current = await this.get(taskId);
       if (current && READY_STATES.has(current.status)) return current;
       if (Number.isFinite(timeoutMs)) {

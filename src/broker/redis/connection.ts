@@ -4,7 +4,11 @@
  * after a bounded number of reconnect attempts so producers get an error instead of hanging.
  */
 import { Redis } from 'ioredis';
-import { redisOptionsFromUrl } from './url.ts';
+import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { maskUrl, redisOptionsFromUrl } from './url.ts';
+
+const lastErrors = new WeakMap<Redis, Error>();
+const urls = new WeakMap<Redis, string>();
 
 export interface ConnectionOptions {
   /** Name shown in CLIENT LIST. */
@@ -15,7 +19,7 @@ export interface ConnectionOptions {
 }
 
 export function connectRedis(url: string, o: ConnectionOptions): Redis {
-  return new Redis({
+  const client = new Redis({
     ...redisOptionsFromUrl(url),
     connectionName: `celeriac-${o.role}`,
     enableAutoPipelining: o.autoPipelining ?? false,
@@ -24,4 +28,16 @@ export function connectRedis(url: string, o: ConnectionOptions): Redis {
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
     lazyConnect: false,
   });
+  urls.set(client, maskUrl(url));
+  // without a listener ioredis prints every reconnect failure; the last one explains a failed command
+  client.on('error', (err: Error) => lastErrors.set(client, err));
+  return client;
+}
+
+/** A failed command on a connection that cannot reach Redis becomes one clear error naming the (masked) URL. */
+export function connectionError(client: Redis, err: unknown): unknown {
+  if (err instanceof CeleriacError || !(err instanceof Error)) return err;
+  if (client.status === 'ready' && !/max retries per request/i.test(err.message)) return err;
+  const cause = lastErrors.get(client)?.message ?? err.message;
+  return new CeleriacError(ErrorCode.Connection, `cannot reach Redis at ${urls.get(client)} (${cause})`, { cause: err });
 }

@@ -9,7 +9,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
-import { connectRedis } from './connection.ts';
+import { connectRedis, connectionError } from './connection.ts';
 import {
   LEASES, UNACKED, UNACKED_INDEX, allBandKeys, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
 } from './keys.ts';
@@ -54,13 +54,11 @@ export class RedisBroker implements Broker {
   constructor(private readonly url: string, private readonly options: BrokerOptions) {
     this.displayUrl = maskUrl(url);
     this.client = defineBrokerScripts(connectRedis(url, { role: 'broker', autoPipelining: true }));
-    this.client.on('error', () => {}); // reconnects are handled by ioredis; commands report their own failures
   }
 
   private get blocking(): Redis {
     if (!this.blockingClient) {
       const client = connectRedis(this.url, { role: 'broker-blocking', blocking: true });
-      client.on('error', () => {});
       // CLIENT UNBLOCK needs the id; it changes on every reconnect
       client.on('ready', () => {
         client.client('ID').then((id) => (this.blockingId = Number(id)), () => {});
@@ -82,6 +80,14 @@ export class RedisBroker implements Broker {
   }
 
   async publish(messages: OutgoingMessage[]): Promise<void> {
+    try {
+      await this.publishNow(messages);
+    } catch (err) {
+      throw connectionError(this.client, err);
+    }
+  }
+
+  private async publishNow(messages: OutgoingMessage[]): Promise<void> {
     await this.declareQueues([...new Set(messages.map((m) => m.queue))]);
     if (messages.length === 1) {
       const m = messages[0];
@@ -110,6 +116,14 @@ export class RedisBroker implements Broker {
   }
 
   async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
+    try {
+      return await this.reserveNow(queues, max, waitMs);
+    } catch (err) {
+      throw connectionError(this.client, err);
+    }
+  }
+
+  private async reserveNow(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
     const { keys, names } = bandMajorKeys(queues);
     const c = this.clock();
     const flat = await this.client.celeriacReserve(
