@@ -20,6 +20,8 @@ export interface OutgoingMessage {
   priority: number;
   /** The JSON envelope exactly as it goes on the wire. */
   raw: string;
+  /** Park the message until this time (ms since the epoch) instead of queueing it now (worker retries). */
+  dueAt?: number;
 }
 
 export interface Delivery {
@@ -46,6 +48,26 @@ export interface DeadLetter {
   queue: string;
   raw: string;
   at: string;
+}
+
+/**
+ * Beat's coordination store, kept in the broker so any number of beat processes can run:
+ * a leader lock with a lease, and per-entry last-run times that change only together with the send they record.
+ */
+export interface BeatStore {
+  /** Become or stay leader for `ttlMs`; true when `owner` holds the lock after the call. */
+  acquire(owner: string, ttlMs: number): Promise<boolean>;
+  release(owner: string): Promise<void>;
+  /** Last run (ms since the epoch) of each entry that ever ran. */
+  lastRuns(): Promise<Map<string, number>>;
+  /**
+   * Send a due entry exactly once: only while `owner` holds the lock and the entry's last run is still
+   * `expectedLastRun` (null: never ran) does it record `runAt` and publish `message`, in one atomic step.
+   * Returns false (and sends nothing) otherwise.
+   */
+  fire(owner: string, entry: string, expectedLastRun: number | null, runAt: number, message: OutgoingMessage): Promise<boolean>;
+  /** Forget the state of entries that are no longer scheduled. */
+  prune(keep: string[]): Promise<void>;
 }
 
 export interface Broker {
@@ -75,6 +97,15 @@ export interface Broker {
   purge(queues: string[]): Promise<number>;
   /** Number of waiting messages per queue (all priority bands). */
   queueLength(queue: string): Promise<number>;
+  /**
+   * Park a reserved message until `dueAt` (ms since the epoch), releasing its reservation in the same step;
+   * promoteDue() puts it back on its queue once, when due. Nothing is held in a worker's memory meanwhile.
+   */
+  defer(delivery: Delivery, dueAt: number): Promise<void>;
+  /** Move due parked messages back to their queues; returns how many moved and when the next one is due (or null). */
+  promoteDue(limit?: number): Promise<{ moved: number; nextDueAt: number | null }>;
+  /** The coordination store for beat processes of the app named `name`. */
+  beatStore(name: string): BeatStore;
   /** Stop blocking reads so a pending reserve() returns promptly. */
   interrupt(): void;
   close(): Promise<void>;

@@ -27,6 +27,8 @@ export interface ExecEnv {
   settler: Settler;
   log: Logger;
   hostname: string;
+  /** Told when a message was parked until `dueAt`, so the promotion sweep wakes in time. */
+  parked(dueAt: number): void;
 }
 
 /** A task in progress, as the worker tracks it (for shutdown, inspect active, revoke with terminate). */
@@ -236,7 +238,10 @@ async function publishRetry(env: ExecEnv, run: Running, task: Task, retry: Retry
     softTimeLimit: msg.timelimit[1] ?? undefined,
     headers: extra,
   }, task.options, msg.embed);
-  await env.broker.publish([next]);
+  // parked at once: the retry waits in the broker, not in a worker's memory
+  const dueAt = Date.now() + retry.countdown * 1000;
+  await env.broker.publish([{ ...next, dueAt }]);
+  env.parked(dueAt);
 }
 
 const STANDARD_HEADERS = new Set([

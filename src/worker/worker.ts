@@ -47,6 +47,10 @@ function peekTaskId(raw: string): string | null {
 type Mode = 'idle' | 'running' | 'stopping' | 'stopped';
 
 const RESERVE_WAIT_MS = 1000;
+/** ETAs closer than this are held in memory (lease renewed); farther ones are parked in the broker. */
+const HOLD_MS = 1000;
+/** The longest a due parked message waits for a promotion sweep. */
+const PROMOTE_EVERY_MS = 1000;
 
 export class Worker extends EventEmitter {
   readonly hostname: string;
@@ -70,6 +74,8 @@ export class Worker extends EventEmitter {
   private wakeConsumer: (() => void) | null = null;
   private consumerDone: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
+  private promoteTimer: NodeJS.Timeout | null = null;
+  private promoteAt = Infinity;
   private idleWaiters: Array<() => void> = [];
 
   constructor(readonly app: Celeriac, options: WorkerOptions = {}) {
@@ -93,13 +99,14 @@ export class Worker extends EventEmitter {
     this.backend = await this.app.backend();
     this.settler = new Settler(this.broker, () => this.app.backend(), this.log, (tags) => this.onAcked(tags));
     this.env = { app: this.app, broker: this.broker, backend: this.backend, settler: this.settler, log: this.log,
-      hostname: this.hostname };
+      hostname: this.hostname, parked: (at) => this.schedulePromotion(at) };
     await this.broker.declareQueues(this.queues);
     await this.recover();
     this.mode = 'running';
     const lease = this.app.conf.leaseTimeout * 1000;
     this.timers.push(setInterval(() => void this.renew(), Math.max(200, lease / 3)));
     this.timers.push(setInterval(() => void this.recover(), Math.max(500, lease / 2)));
+    void this.promote();
     this.consumerDone = this.consume();
     this.log.info(`${this.hostname} ready.`);
     this.emit('ready');
@@ -130,6 +137,29 @@ export class Worker extends EventEmitter {
     } catch (err) {
       this.log.warning(`Cannot recover unacknowledged messages: ${(err as Error).message}`);
     }
+  }
+
+  /** Move due parked messages back to their queues, then sleep until the next is due (at most a second). */
+  private async promote(): Promise<void> {
+    this.promoteTimer = null;
+    this.promoteAt = Infinity;
+    if (this.mode === 'stopped' || this.mode === 'stopping') return;
+    let next = Date.now() + PROMOTE_EVERY_MS;
+    try {
+      const { moved, nextDueAt } = await this.broker.promoteDue();
+      if (moved > 0) this.log.debug(`Moved ${moved} due message(s) back to their queues`);
+      if (nextDueAt !== null) next = Math.min(next, nextDueAt);
+    } catch (err) {
+      this.log.warning(`Cannot move due messages: ${(err as Error).message}`);
+    }
+    this.schedulePromotion(next);
+  }
+
+  private schedulePromotion(at: number): void {
+    if (this.mode === 'stopped' || this.mode === 'stopping' || at >= this.promoteAt) return;
+    if (this.promoteTimer) clearTimeout(this.promoteTimer);
+    this.promoteAt = at;
+    this.promoteTimer = setTimeout(() => void this.promote(), Math.max(0, at - Date.now()));
   }
 
   /** Reserved but not held for an ETA: what counts against the prefetch window. */
@@ -223,16 +253,38 @@ export class Worker extends EventEmitter {
     this.log.info(`Task ${msg.task}[${msg.id}] received`);
     const acksLate = task.options.acksLate ?? this.app.conf.taskAcksLate;
     const delay = msg.eta ? msg.eta.getTime() - Date.now() : 0;
+    if (delay > HOLD_MS) {
+      try {
+        await this.broker.defer(d, msg.eta!.getTime());
+        this.release(d.tag);
+        this.log.debug(`Task ${msg.task}[${msg.id}] parked until ${msg.eta!.toISOString()}`);
+        this.schedulePromotion(msg.eta!.getTime());
+        return;
+      } catch (err) {
+        // could not park: hold it in memory instead (its lease is renewed like any reservation)
+        this.log.warning(`Cannot park ${msg.task}[${msg.id}]: ${(err as Error).message}; holding it in memory`);
+      }
+    }
     if (delay > 0) {
-      const timer = setTimeout(() => {
-        this.held.delete(d.tag);
-        if (this.mode === 'running') this.enqueue(run, acksLate);
-      }, Math.min(delay, 2 ** 31 - 1));
-      this.held.set(d.tag, { timer, run });
+      this.hold(run, acksLate, msg.eta!.getTime());
       if (this.wakeConsumer) this.wakeConsumer();
       return;
     }
     this.enqueue(run, acksLate);
+  }
+
+  /** Keep a soon-due message in memory; timers may fire a little early, so the due time is checked again. */
+  private hold(run: Running, acksLate: boolean, dueAt: number): void {
+    const tag = run.delivery.tag;
+    const timer = setTimeout(() => {
+      if (Date.now() < dueAt) {
+        this.hold(run, acksLate, dueAt);
+        return;
+      }
+      this.held.delete(tag);
+      if (this.mode === 'running') this.enqueue(run, acksLate);
+    }, Math.min(Math.max(1, dueAt - Date.now()), 2 ** 31 - 1));
+    this.held.set(tag, { timer, run });
   }
 
   private async deadLetter(d: Delivery, err: unknown): Promise<void> {
@@ -350,6 +402,7 @@ export class Worker extends EventEmitter {
   private async finish(): Promise<void> {
     if (this.mode === 'stopped') return;
     this.mode = 'stopped';
+    if (this.promoteTimer) clearTimeout(this.promoteTimer);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.settler.flush().catch(() => {});

@@ -3,7 +3,8 @@
  * whose JSON answer is parsed, and a worker process that is started, waited for and stopped.
  * Always /usr/bin/python3 (processes.ts PYTHON): the `python3` on PATH has no Celery.
  */
-import { exec, lastJsonLine, peer, type Proc } from './processes.ts';
+import { dirname } from 'node:path';
+import { exec, lastJsonLine, peer, PEER, PYTHON, run, type Proc } from './processes.ts';
 import type { RedisServer } from './redis.ts';
 
 /** What `celery_peer.py send|result` prints (see celery_peer._meta). */
@@ -30,6 +31,8 @@ export interface PeerSendOptions {
   /** Seconds the peer waits for the result (default 20). */
   timeout?: number;
   noWait?: boolean;
+  /** Extra environment for the peer, e.g. { CELERY_PEER_PROTOCOL: '1' }. */
+  env?: Record<string, string>;
 }
 
 /** JSON with every non-ASCII character escaped, so command-line arguments do not depend on the locale. */
@@ -52,8 +55,9 @@ export function sendArgs(name: string, args: unknown[] = [], o: PeerSendOptions 
 }
 
 /** Runs one peer CLI command to its end and parses the JSON it printed last. */
-export async function peerJson(redis: RedisServer, argv: string[], timeoutMs = 60_000): Promise<PeerResult> {
-  const { code, out } = await exec(peer(argv, redis.url(0), redis.url(1)), timeoutMs);
+export async function peerJson(redis: RedisServer, argv: string[], timeoutMs = 60_000,
+  env: Record<string, string> = {}): Promise<PeerResult> {
+  const { code, out } = await exec(peer(argv, redis.url(0), redis.url(1), env), timeoutMs);
   if (code !== 0) throw new Error(`celery_peer.py ${argv.join(' ')} exited with ${code}:\n${out}`);
   try {
     return lastJsonLine(out) as PeerResult;
@@ -64,7 +68,31 @@ export async function peerJson(redis: RedisServer, argv: string[], timeoutMs = 6
 
 /** `celery_peer.py send …` from a Python Celery client; resolves with the result it waited for. */
 export function peerSend(redis: RedisServer, name: string, args: unknown[] = [], o: PeerSendOptions = {}): Promise<PeerResult> {
-  return peerJson(redis, sendArgs(name, args, o), ((o.timeout ?? 20) + 30) * 1000);
+  return peerJson(redis, sendArgs(name, args, o), ((o.timeout ?? 20) + 30) * 1000, o.env);
+}
+
+/**
+ * Runs Python code as a Celery client of the peer app (for what the CLI cannot send: chains, chords, groups).
+ * The code sees `app`, `add`, `mul`, `xsum`, `echo`, `fail`, `chain`, `chord`, `group`, `signature`, `json`, and must
+ * print one JSON line last.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function pyClient(redis: RedisServer, code: string, timeoutMs = 60_000): Promise<any> {
+  const prelude = [
+    'import json',
+    'from celery import chain, chord, group, signature',
+    'from celery_peer import app, add, mul, xsum, echo, fail',
+  ].join('\n');
+  const proc = run(PYTHON, ['-c', `${prelude}\n${code}`], {
+    CELERY_PEER_BROKER: redis.url(0), CELERY_PEER_BACKEND: redis.url(1), PYTHONPATH: dirname(PEER),
+  });
+  const { code: rc, out } = await exec(proc, timeoutMs);
+  if (rc !== 0) throw new Error(`python client exited with ${rc}:\n${out}`);
+  try {
+    return lastJsonLine(out);
+  } catch {
+    throw new Error(`python client printed no JSON:\n${out}`);
+  }
 }
 
 /** `celery_peer.py result <id>`: a Python client reads (or, with a timeout, waits for) a stored result. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Celeriac, Worker, type TaskContext } from 'celeriac';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { quietLogger } from '../helpers/logs.ts';
-import { naiveUtcMs, peerResult, peerSend, sleep, until } from '../helpers/python.ts';
+import { naiveUtcMs, peerResult, peerSend, PyWorker, sleep, until } from '../helpers/python.ts';
 
 let redis: RedisServer;
 const open: Array<Worker | Celeriac> = [];
@@ -162,6 +162,74 @@ describe('Python client → TS worker', () => {
     assert.equal(r.state, 'REVOKED', JSON.stringify(r));
     assert.deepEqual(r.result, { exc_type: 'TaskRevokedError', exc_message: ['expired'], exc_module: 'celery.exceptions' });
     assert.equal(ran, false);
+  });
+
+  test('--eta as a naive datetime is read as UTC by the TS worker', async () => {
+    const q = 'pyts.naive-eta';
+    const app = makeApp();
+    app.task('ts.when', function (this: TaskContext) {
+      return { ranAt: Date.now(), eta: this.request.eta?.getTime() ?? null, raw: this.request.headers.eta };
+    });
+    await startWorker(app, q);
+    const eta = new Date(Date.now() + 1500);
+    const naive = eta.toISOString().slice(0, 23); // "2026-11-30T00:40:46.076", no zone
+    const r = await peerSend(redis, 'ts.when', [], { queue: q, eta: naive });
+    assert.equal(r.state, 'SUCCESS', JSON.stringify(r));
+    const res = r.result as { ranAt: number; eta: number; raw: string };
+    assert.ok(!/(Z|[+-]\d\d:\d\d)$/.test(res.raw), `Python sent the eta naive: ${res.raw}`);
+    assert.equal(res.eta, eta.getTime());
+    assert.ok(res.ranAt >= eta.getTime(), `ran ${eta.getTime() - res.ranAt} ms early`);
+  });
+
+  test('protocol 1 messages from a Python client (task_protocol=1) run on the TS worker, eta included', async () => {
+    const q = 'pyts.proto1';
+    const app = makeApp();
+    app.task('ts.v1', function (this: TaskContext, ...args: unknown[]) {
+      return { args, retries: this.request.retries, eta: this.request.eta?.getTime() ?? null, ranAt: Date.now() };
+    });
+    await startWorker(app, q);
+    const env = { CELERY_PEER_PROTOCOL: '1' };
+    const [now, later] = await Promise.all([
+      peerSend(redis, 'ts.v1', [1, 'h\u00e9'], { queue: q, kwargs: { k: [1, 2] }, env }),
+      peerSend(redis, 'ts.v1', [2], { queue: q, countdown: 1, env }),
+    ]);
+    assert.equal(now.state, 'SUCCESS', JSON.stringify(now));
+    assert.deepEqual(now.result, { args: [1, 'h\u00e9', { k: [1, 2] }], retries: 0, eta: null, ranAt: now.result.ranAt });
+    assert.equal(later.state, 'SUCCESS', JSON.stringify(later));
+    assert.ok(later.result.eta !== null && later.result.ranAt >= later.result.eta, JSON.stringify(later.result));
+  });
+
+  test('an expiry that passes while an ETA task waits: REVOKED "expired" at the ETA, like a Python worker', async () => {
+    // Python re-checks `expires` when a held ETA task comes due (Request.execute_using_pool → revoked()). Two shapes:
+    // a short countdown (a TS worker holds it in memory) and a longer one (a TS worker parks it in Redis).
+    const shapes = [{ countdown: 0.8, expires: 0.3 }, { countdown: 1.8, expires: 0.5 }];
+    const pyq = 'pyts.eta-expiry.py';
+    const py = await PyWorker.start(redis, [pyq], 'py-ref@%h');
+    let reference;
+    try {
+      reference = await Promise.all(shapes.map((o) => peerSend(redis, 'celery_peer.add', [1, 2], { queue: pyq, ...o, timeout: 8 })));
+    } finally {
+      await py.stop();
+    }
+    for (const r of reference) {
+      assert.equal(r.state, 'REVOKED', `Python reference: ${JSON.stringify(r)}`);
+      assert.deepEqual(r.result, { exc_type: 'TaskRevokedError', exc_message: ['expired'], exc_module: 'celery.exceptions' });
+    }
+
+    const q = 'pyts.eta-expiry';
+    const app = makeApp();
+    const ran: number[] = [];
+    app.task('ts.add', (a: number, b: number) => {
+      ran.push(b);
+      return a + b;
+    });
+    await startWorker(app, q);
+    const results = await Promise.all(shapes.map((o, i) => peerSend(redis, 'ts.add', [1, i], { queue: q, ...o, timeout: 8 })));
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.state, 'REVOKED', `countdown ${shapes[i].countdown} / expires ${shapes[i].expires}: ${JSON.stringify(r)}`);
+      assert.deepEqual(r.result, reference[i].result);
+    }
+    assert.deepEqual(ran, [], 'the TS worker ran tasks whose expiry had passed by their ETA');
   });
 
   test('an unknown task name: the Python client sees FAILURE NotRegistered', async () => {

@@ -6,6 +6,8 @@
  *   unacked / unacked_index                         hash / zset: reserved messages and when they were reserved
  *   celeriac.leases                                 zset: tag -> lease expiry of a celeriac worker's reservation
  *   celeriac.deadletter                             list: JSON {reason, queue, raw, at} of messages set aside
+ *   celeriac.eta                                    zset: "<list key>\n<raw>" -> due time (ms): parked ETA messages
+ *   celeriac.beat.<app>.lock / .state               string / hash: beat leader lock; entry -> last run (ms)
  */
 
 export const SEP = '\x06\x16';
@@ -15,6 +17,15 @@ export const UNACKED = 'unacked';
 export const UNACKED_INDEX = 'unacked_index';
 export const LEASES = 'celeriac.leases';
 export const DEFAULT_DEAD_LETTER = 'celeriac.deadletter';
+export const ETA = 'celeriac.eta';
+
+export function beatKeys(app: string): { lock: string; state: string } {
+  return { lock: `celeriac.beat.${app}.lock`, state: `celeriac.beat.${app}.state` };
+}
+
+export function parkedMember(queue: string, priority: number, raw: string): string {
+  return `${queueListKey(queue, priority)}\n${raw}`;
+}
 
 /** kombu maps a priority to the highest step not above it, after clamping to 0..9. */
 export function priorityStep(priority: number | null | undefined): number {

@@ -8,10 +8,10 @@
  * reservation older than the visibility timeout that nobody renewed — a dead Python worker's, as kombu would.
  */
 import type { Redis } from 'ioredis';
-import type { Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
+import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
 import { connectRedis, connectionError } from './connection.ts';
 import {
-  LEASES, UNACKED, UNACKED_INDEX, allBandKeys, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
+  ETA, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
 } from './keys.ts';
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
 import { maskUrl } from './url.ts';
@@ -89,13 +89,17 @@ export class RedisBroker implements Broker {
 
   private async publishNow(messages: OutgoingMessage[]): Promise<void> {
     await this.declareQueues([...new Set(messages.map((m) => m.queue))]);
-    if (messages.length === 1) {
+    const now = Date.now();
+    if (messages.length === 1 && !(messages[0].dueAt && messages[0].dueAt > now)) {
       const m = messages[0];
       await this.client.lpush(queueListKey(m.queue, m.priority), m.raw);
       return;
     }
     const pipe = this.client.pipeline();
-    for (const m of messages) pipe.lpush(queueListKey(m.queue, m.priority), m.raw);
+    for (const m of messages) {
+      if (m.dueAt && m.dueAt > now) pipe.zadd(ETA, m.dueAt, parkedMember(m.queue, m.priority, m.raw));
+      else pipe.lpush(queueListKey(m.queue, m.priority), m.raw);
+    }
     const replies = await pipe.exec();
     const failed = replies?.find(([err]) => err);
     if (failed) throw failed[0];
@@ -249,6 +253,42 @@ export class RedisBroker implements Broker {
   async queueLength(queue: string): Promise<number> {
     const lens = await Promise.all(allBandKeys(queue).map((k) => this.client.llen(k)));
     return lens.reduce((a, b) => a + b, 0);
+  }
+
+  async defer(delivery: Delivery, dueAt: number): Promise<void> {
+    await this.client.celeriacDefer(UNACKED, UNACKED_INDEX, LEASES, ETA, delivery.tag, Math.round(dueAt),
+      parkedMember(delivery.queue, priorityOf(delivery.raw), delivery.raw));
+  }
+
+  async promoteDue(limit = 1000): Promise<{ moved: number; nextDueAt: number | null }> {
+    const [moved, next] = await this.client.celeriacPromote(ETA, Date.now(), limit);
+    return { moved: Number(moved), nextDueAt: Number(next) >= 0 ? Number(next) : null };
+  }
+
+  beatStore(name: string): BeatStore {
+    const keys = beatKeys(name);
+    const client = this.client;
+    return {
+      acquire: async (owner, ttlMs) => (await client.celeriacLock(keys.lock, owner, Math.round(ttlMs))) === 1,
+      release: async (owner) => {
+        await client.celeriacUnlock(keys.lock, owner);
+      },
+      lastRuns: async () => {
+        const all = await client.hgetall(keys.state);
+        return new Map(Object.entries(all).map(([k, v]) => [k, Number(v)]));
+      },
+      fire: async (owner, entry, expected, runAt, m) => {
+        await this.declareQueues([m.queue]);
+        const sent = await client.celeriacBeatFire(keys.lock, keys.state, queueListKey(m.queue, m.priority), owner, entry,
+          expected === null ? '' : String(expected), String(Math.round(runAt)), m.raw);
+        return sent === 1;
+      },
+      prune: async (keep) => {
+        const names = await client.hkeys(keys.state);
+        const stale = names.filter((n) => !keep.includes(n));
+        if (stale.length > 0) await client.hdel(keys.state, ...stale);
+      },
+    };
   }
 
   /** CLIENT UNBLOCK ends a pending BLMPOP as a timeout: unlike closing the socket, it cannot lose a popped message. */

@@ -8,16 +8,31 @@ const prelude = read('reserve-one');
 export const RESERVE_LUA = `${prelude}\n${read('reserve')}`;
 export const RECORD_LUA = `${prelude}\n${read('record')}`;
 export const RESTORE_LUA = read('restore');
+export const DEFER_LUA = read('defer');
+export const PROMOTE_LUA = read('promote');
+export const BEAT_FIRE_LUA = read('beat-fire');
+export const LOCK_LUA = read('lock');
+export const UNLOCK_LUA = read('unlock');
 
 export interface BrokerScripts {
   celeriacReserve(...args: (string | number)[]): Promise<string[]>;
   celeriacRecord(...args: (string | number)[]): Promise<string[]>;
   celeriacRestore(...args: (string | number)[]): Promise<number>;
+  celeriacDefer(...args: (string | number)[]): Promise<number>;
+  celeriacPromote(key: string, now: number, limit: number): Promise<[number, string]>;
+  celeriacBeatFire(...args: (string | number)[]): Promise<number>;
+  celeriacLock(key: string, owner: string, ttlMs: number): Promise<number>;
+  celeriacUnlock(key: string, owner: string): Promise<number>;
 }
 
 export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
   redis.defineCommand('celeriacReserve', { lua: RESERVE_LUA });
   redis.defineCommand('celeriacRecord', { lua: RECORD_LUA, numberOfKeys: 4 });
   redis.defineCommand('celeriacRestore', { lua: RESTORE_LUA, numberOfKeys: 4 });
+  redis.defineCommand('celeriacDefer', { lua: DEFER_LUA, numberOfKeys: 4 });
+  redis.defineCommand('celeriacPromote', { lua: PROMOTE_LUA, numberOfKeys: 1 });
+  redis.defineCommand('celeriacBeatFire', { lua: BEAT_FIRE_LUA, numberOfKeys: 3 });
+  redis.defineCommand('celeriacLock', { lua: LOCK_LUA, numberOfKeys: 1 });
+  redis.defineCommand('celeriacUnlock', { lua: UNLOCK_LUA, numberOfKeys: 1 });
   return redis as Redis & BrokerScripts;
 }
