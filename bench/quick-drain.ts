@@ -6,8 +6,9 @@ const n = Number(process.argv[3] ?? 20000);
 const app = new Celeriac('bench', { broker: url, backend: url.replace(/\/\d+$/, '/1') });
 const noop = app.task('bench.noop', () => null);
 const broker = await app.broker();
-await broker.purge(['celery']);
 let t0 = performance.now();
+if (process.env.DRAIN_ONLY !== '1') {
+await broker.purge(['celery']);
 const batch = 1000;
 for (let i = 0; i < n; i += batch) {
   const msgs = [];
@@ -15,6 +16,11 @@ for (let i = 0; i < n; i += batch) {
   await broker.publish(msgs);
 }
 console.log(`enqueue (bulk): ${Math.round(n / ((performance.now() - t0) / 1000))}/s`);
+}
+if (process.env.FILL_ONLY === '1') {
+  await app.close();
+  process.exit(0);
+}
 let done = 0;
 let resolveDone!: () => void;
 const finished = new Promise<void>((r) => (resolveDone = r));

@@ -10,6 +10,11 @@ export type { GetOptions } from './task/async-result.ts';
 export { Worker } from './worker/worker.ts';
 export type { WorkerOptions } from './worker/worker.ts';
 export type { TaskState } from './protocol/index.ts';
+export { every, crontab, IntervalSchedule, CrontabSchedule } from './beat/schedules.ts';
+export type { Schedule, EverySpec, CrontabSpec, CrontabField } from './beat/schedules.ts';
+export type { BeatEntry, BeatEntryOptions } from './beat/entry.ts';
+export { Beat } from './beat/beat.ts';
+export type { BeatOptions, BeatSend } from './beat/beat.ts';
 export {
   CeleriacError, ErrorCode, TaskError, TaskRevokedError, TimeoutError, NotRegisteredError, NotJsonError,
   MaxRetriesExceededError, MalformedMessageError,

@@ -3,6 +3,8 @@
  * CELERIAC_BROKER_URL and CELERIAC_RESULT_BACKEND override the code (twelve-factor deployments).
  */
 import { CeleriacError, ErrorCode } from '../shared/errors.ts';
+import { closest } from '../shared/closest.ts';
+import type { BeatEntry } from '../beat/entry.ts';
 
 export interface Route {
   queue?: string;
@@ -36,10 +38,14 @@ export interface CeleriacConfig {
   };
   /** Largest accepted message, in bytes (default 10 MiB); bigger ones are dead-lettered. */
   maxMessageBytes?: number;
-  /** IANA time zone for crontab schedules and naive ETAs. */
+  /**
+   * IANA time zone for crontab schedules and naive ETAs, e.g. `Asia/Shanghai`. Default as in Celery: UTC, or the
+   * machine's zone when `enableUtc` is false.
+   */
   timezone?: string;
   enableUtc?: boolean;
-  beatSchedule?: Record<string, unknown>;
+  /** Periodic tasks for `celeriac beat` / `worker -B`: entry name -> { task, schedule, args, kwargs, options }. */
+  beatSchedule?: Record<string, BeatEntry>;
 }
 
 export interface ResolvedConfig {
@@ -60,7 +66,7 @@ export interface ResolvedConfig {
   maxMessageBytes: number;
   timezone: string;
   enableUtc: boolean;
-  beatSchedule: Record<string, unknown>;
+  beatSchedule: Record<string, BeatEntry>;
 }
 
 export const DEFAULT_BROKER_URL = 'redis://127.0.0.1:6379/0';
@@ -71,6 +77,22 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     throw new CeleriacError(ErrorCode.BadOption, `${name} must be a positive number, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/** Celery's `app.timezone`: the configured zone, else UTC, else (enableUtc false) the machine's zone; checked. */
+function resolveTimezone(timezone: string | undefined, enableUtc: boolean): string {
+  if (timezone === undefined || timezone === '') {
+    return enableUtc ? 'UTC' : Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  }
+  try {
+    if (typeof timezone !== 'string') throw new TypeError('not a string');
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+    return timezone;
+  } catch {
+    const hint = typeof timezone === 'string' ? closest(timezone, Intl.supportedValuesOf('timeZone')) : null;
+    throw new CeleriacError(ErrorCode.BadOption, `timezone ${JSON.stringify(timezone)} is not an IANA time zone name` +
+      (hint ? ` (did you mean "${hint}"?)` : ' (e.g. "Asia/Shanghai", "Europe/Berlin", "UTC")'));
+  }
 }
 
 export function resolveConfig(c: CeleriacConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
@@ -95,7 +117,7 @@ export function resolveConfig(c: CeleriacConfig, env: NodeJS.ProcessEnv = proces
     leaseTimeout: positive('leaseTimeout', t.leaseTimeout, 10),
     deadLetterQueue: t.deadLetterQueue ?? 'celeriac.deadletter',
     maxMessageBytes: positive('maxMessageBytes', c.maxMessageBytes, 10 * 1024 * 1024),
-    timezone: c.timezone ?? 'UTC',
+    timezone: resolveTimezone(c.timezone, c.enableUtc ?? true),
     enableUtc: c.enableUtc ?? true,
     beatSchedule: c.beatSchedule ?? {},
   };

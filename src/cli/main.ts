@@ -1,6 +1,6 @@
 /**
  * The `celeriac` command: argv, signals, exit codes and console output live here and nowhere else.
- *   celeriac -A <app> worker | call | result | purge
+ *   celeriac -A <app> worker | beat | call | result | purge
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
@@ -12,6 +12,7 @@ import { Worker } from '../worker/worker.ts';
 import { loadApp, loadIncludes, type LoadedApp } from './load-app.ts';
 import { workerBanner } from './banner.ts';
 import { fatal, printJson, setDebug, UsageError } from './output.ts';
+import { registerBeatCommand, startBeat } from './beat-command.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -53,7 +54,7 @@ async function appFrom(g: GlobalOptions): Promise<LoadedApp> {
   return { app: new Celeriac('celeriac'), file: '' };
 }
 
-async function runWorker(g: GlobalOptions, o: { concurrency?: number; queues?: string[]; hostname?: string }) {
+async function runWorker(g: GlobalOptions, o: { concurrency?: number; queues?: string[]; hostname?: string; beat?: boolean }) {
   const loaded = await appFrom(g);
   if (!g.app) throw new UsageError('worker needs an app: celeriac -A <module> worker');
   await loadIncludes(loaded);
@@ -63,8 +64,10 @@ async function runWorker(g: GlobalOptions, o: { concurrency?: number; queues?: s
   const [broker, backend] = await Promise.all([app.broker(), app.backend()]);
   process.stdout.write(workerBanner(worker, VERSION, broker.displayUrl, backend.displayUrl) + '\n');
   let signals = 0;
+  let beat: Awaited<ReturnType<typeof startBeat>> | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
+    void beat?.stop();
     if (signals === 1 && sig !== 'SIGQUIT') {
       logger.warning('worker: Warm shutdown (MainProcess)');
       void worker.stop();
@@ -75,9 +78,10 @@ async function runWorker(g: GlobalOptions, o: { concurrency?: number; queues?: s
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onSignal);
   worker.once('stopped', () => {
-    void app.close().finally(() => process.exit(0));
+    void Promise.resolve(beat?.stop()).finally(() => app.close()).finally(() => process.exit(0));
   });
   try {
+    if (o.beat) beat = await startBeat(app, logger); // first, so a bad beatSchedule fails before any message is reserved
     await worker.start();
   } catch (err) {
     if (err instanceof CeleriacError) throw err;
@@ -190,7 +194,10 @@ export function buildProgram(): Command {
     .option('-c, --concurrency <n>', 'tasks in flight at once', number('concurrency', { integer: true, min: 1 }))
     .option('-Q, --queues <list>', 'comma-separated queues to consume', list)
     .option('-n, --hostname <name>', 'node name, e.g. w1@%h')
+    .option('-B, --beat', 'also run beat (the scheduler) in this process')
     .action((o) => runWorker(globals(), o));
+
+  registerBeatCommand(program, globals);
 
   program.command('call')
     .description('send a task by name and print its id (or, with --wait, its result as JSON)')

@@ -12,7 +12,7 @@ export class Settler {
   private stores: StoreRequest[] = [];
   private acks: string[] = [];
   private scheduled = false;
-  private flushing: Promise<void> | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
   private retryDelay = 100;
   private closed = false;
 
@@ -44,33 +44,41 @@ export class Settler {
     });
   }
 
-  /** Write everything pending; resolves when it is written (or failed and rescheduled). */
+  /**
+   * Write everything pending; resolves when it is written (or failed and rescheduled). Batches are independent, so
+   * several may be in flight at once: each acks only its own messages, after its own results are stored.
+   */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.stores.length === 0 && this.acks.length === 0) return;
+    if (this.stores.length === 0 && this.acks.length === 0) {
+      await Promise.all(this.inFlight);
+      return;
+    }
     const stores = this.stores;
     const acks = this.acks;
     this.stores = [];
     this.acks = [];
-    this.flushing = (async () => {
-      try {
-        if (stores.length > 0) await (await this.backend()).store(stores);
-      } catch (err) {
-        this.requeue(stores, acks, 'store results', err);
-        return;
-      }
-      try {
-        if (acks.length > 0) await this.broker.ack(acks);
-        this.retryDelay = 100;
-        this.onAcked(acks);
-      } catch (err) {
-        this.requeue([], acks, 'acknowledge messages', err);
-      }
-    })();
+    const batch = this.write(stores, acks);
+    this.inFlight.add(batch);
     try {
-      await this.flushing;
+      await batch;
     } finally {
-      this.flushing = null;
+      this.inFlight.delete(batch);
+    }
+  }
+
+  private async write(stores: StoreRequest[], acks: string[]): Promise<void> {
+    try {
+      if (stores.length > 0) await (await this.backend()).store(stores);
+    } catch (err) {
+      this.requeue(stores, acks, 'store results', err);
+      return;
+    }
+    try {
+      if (acks.length > 0) await this.broker.ack(acks);
+      this.retryDelay = 100;
+      this.onAcked(acks);
+    } catch (err) {
+      this.requeue([], acks, 'acknowledge messages', err);
     }
   }
 
@@ -91,6 +99,6 @@ export class Settler {
   }
 
   get pending(): number {
-    return this.stores.length + this.acks.length;
+    return this.stores.length + this.acks.length + this.inFlight.size;
   }
 }

@@ -69,6 +69,8 @@ export class Worker extends EventEmitter {
   private readonly waiting: Array<{ run: Running; acksLate: boolean }> = [];
   private readonly running = new Map<string, Running>();
   private readonly held = new Map<string, { timer: NodeJS.Timeout; run: Running }>();
+  /** Finished tasks whose ack is not yet confirmed. */
+  private readonly settling = new Set<string>();
   readonly revoked = new Set<string>();
   readonly processed = new Map<string, number>();
   private wakeConsumer: (() => void) | null = null;
@@ -162,9 +164,14 @@ export class Worker extends EventEmitter {
     this.promoteTimer = setTimeout(() => void this.promote(), Math.max(0, at - Date.now()));
   }
 
-  /** Reserved but not held for an ETA: what counts against the prefetch window. */
+  /**
+   * What counts against the prefetch window: reserved, not held for an ETA, and not finished. Finished tasks whose
+   * result and ack are still on their way do not block new reservations (that would serialise the worker on Redis
+   * round trips), but a backlog of them beyond another window's worth does (backpressure when Redis is slow).
+   */
   private get inWindow(): number {
-    return this.reserved.size - this.held.size;
+    const unsettled = this.settling.size > this.prefetch ? this.settling.size : 0;
+    return this.reserved.size - this.held.size - this.settling.size + unsettled;
   }
 
   private async consume(): Promise<void> {
@@ -200,7 +207,10 @@ export class Worker extends EventEmitter {
   }
 
   private onAcked(tags: string[]): void {
-    for (const t of tags) this.reserved.delete(t);
+    for (const t of tags) {
+      this.reserved.delete(t);
+      this.settling.delete(t);
+    }
     if (this.wakeConsumer && this.inWindow < this.prefetch) this.wakeConsumer();
     if (this.reserved.size === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
@@ -327,6 +337,8 @@ export class Worker extends EventEmitter {
       })
       .finally(() => {
         this.running.delete(run.delivery.tag);
+        if (this.reserved.has(run.delivery.tag)) this.settling.add(run.delivery.tag);
+        if (this.wakeConsumer && this.inWindow < this.prefetch) this.wakeConsumer();
         this.processed.set(msg.task, (this.processed.get(msg.task) ?? 0) + 1);
         this.emit('task-done', run);
         const next = this.waiting.shift();

@@ -113,8 +113,9 @@ export function naiveUtcMs(text: string): number {
 export class PyWorker {
   private constructor(readonly proc: Proc, readonly name: string) {}
 
-  static async start(redis: RedisServer, queues: string[], name = 'py1@%h', extra: string[] = []): Promise<PyWorker> {
-    const proc = peer(['worker', '-Q', queues.join(','), '-c', '1', '-n', name, ...extra], redis.url(0), redis.url(1));
+  static async start(redis: RedisServer, queues: string[], name = 'py1@%h', extra: string[] = [],
+    env: Record<string, string> = {}): Promise<PyWorker> {
+    const proc = peer(['worker', '-Q', queues.join(','), '-c', '1', '-n', name, ...extra], redis.url(0), redis.url(1), env);
     const w = new PyWorker(proc, name);
     try {
       await proc.waitFor(/\bready\.\s*$/m, 30_000);

@@ -52,18 +52,19 @@ export class RedisServer {
     throw new Error(`redis-server did not start on port ${this.port}`);
   }
 
-  async stop(): Promise<void> {
+  /** SIGKILL by default (a crash); `graceful` sends SIGTERM, so Redis flushes its AOF first. */
+  async stop(options: { graceful?: boolean } = {}): Promise<void> {
     const p = this.proc;
     this.proc = null;
     if (!p || p.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
-      p.kill('SIGKILL');
+      p.kill(options.graceful ? 'SIGTERM' : 'SIGKILL');
     });
   }
 
-  async restart(): Promise<void> {
-    await this.stop();
+  async restart(options: { graceful?: boolean } = {}): Promise<void> {
+    await this.stop(options);
     await this.start();
   }
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Celeriac, TaskError, Worker, type TaskContext } from 'celeriac';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { quietLogger } from '../helpers/logs.ts';
-import { peerResult, PyWorker, until } from '../helpers/python.ts';
+import { peerResult, pyClient, PyWorker, until } from '../helpers/python.ts';
 
 const PYQ = 'canvas.py';
 const TSQ = 'canvas.ts';
@@ -262,5 +262,48 @@ describe('chords across languages', () => {
       return true;
     });
     assert.equal(seen.some((s) => s.id === body.id), false, 'the body never ran');
+  });
+});
+
+describe('canvas applied by a real Python client (celery.chain/chord/group)', () => {
+  const TS = (name: string, args: unknown[] = []) => `signature(${JSON.stringify(name)}, args=${JSON.stringify(args)}, queue=${JSON.stringify(TSQ)})`;
+
+  test('chain(add | ts.double | mul): Python and TS links alternate, Python get() returns the last value', async () => {
+    const out = await pyClient(redis, `
+res = chain(add.s(2, 2).set(queue=${JSON.stringify(PYQ)}), ${TS('ts.double')}, mul.s(3).set(queue=${JSON.stringify(PYQ)})).apply_async()
+print(json.dumps({"id": res.id, "parent": res.parent.id, "value": res.get(timeout=10)}))
+`);
+    assert.equal(out.value, 24);
+    const ran = seen.find((s) => s.id === out.parent)!;
+    assert.ok(ran, 'the TS link ran');
+    assert.deepEqual(ran.args, [4]);
+    assert.equal(await app.AsyncResult(out.id).get({ timeout: 5000 }), 24);
+  });
+
+  test('chord([ts.double(i)…], xsum): a Python client\'s chord header runs on the TS worker, body on Python', async () => {
+    const header = [1, 2, 3].map((i) => TS('ts.double', [i])).join(', ');
+    const out = await pyClient(redis, `
+res = chord([${header}], xsum.s().set(queue=${JSON.stringify(PYQ)}))()
+print(json.dumps({"id": res.id, "value": res.get(timeout=10)}))
+`);
+    assert.equal(out.value, 12);
+  });
+
+  test('chord([add(i, i)…], ts.collect): Python header, TS body', async () => {
+    const out = await pyClient(redis, `
+res = chord([add.s(i, i).set(queue=${JSON.stringify(PYQ)}) for i in (1, 2, 3)], ${TS('ts.collect')})()
+print(json.dumps({"id": res.id, "value": res.get(timeout=10)}))
+`);
+    assert.deepEqual(out.value, { parts: [2, 4, 6] });
+  });
+
+  test('group of TS tasks: a Python GroupResult joins the records the TS worker stored (with group_id)', async () => {
+    const members = [0, 1, 2].map((i) => TS('ts.double', [i])).join(', ');
+    const out = await pyClient(redis, `
+res = group([${members}]).apply_async()
+print(json.dumps({"id": res.id, "ids": [r.id for r in res.results], "value": res.get(timeout=10)}))
+`);
+    assert.deepEqual(out.value, [0, 2, 4]);
+    for (const id of out.ids as string[]) assert.equal((await app.AsyncResult(id).meta())!.group_id, out.id);
   });
 });

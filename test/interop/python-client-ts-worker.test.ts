@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Celeriac, Worker, type TaskContext } from 'celeriac';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { quietLogger } from '../helpers/logs.ts';
-import { naiveUtcMs, peerResult, peerSend, PyWorker, sleep, until } from '../helpers/python.ts';
+import { naiveUtcMs, peerResult, peerSend, pyClient, PyWorker, sleep, until } from '../helpers/python.ts';
 
 let redis: RedisServer;
 const open: Array<Worker | Celeriac> = [];
@@ -202,7 +202,7 @@ describe('Python client → TS worker', () => {
   test('an expiry that passes while an ETA task waits: REVOKED "expired" at the ETA, like a Python worker', async () => {
     // Python re-checks `expires` when a held ETA task comes due (Request.execute_using_pool → revoked()). Two shapes:
     // a short countdown (a TS worker holds it in memory) and a longer one (a TS worker parks it in Redis).
-    const shapes = [{ countdown: 0.8, expires: 0.3 }, { countdown: 1.8, expires: 0.5 }];
+    const shapes = [{ countdown: 0.95, expires: 0.5 }, { countdown: 1.8, expires: 0.5 }];
     const pyq = 'pyts.eta-expiry.py';
     const py = await PyWorker.start(redis, [pyq], 'py-ref@%h');
     let reference;
@@ -223,13 +223,50 @@ describe('Python client → TS worker', () => {
       ran.push(b);
       return a + b;
     });
-    await startWorker(app, q);
+    const lines: string[] = [];
+    await startWorker(app, q, { logger: quietLogger(lines) });
     const results = await Promise.all(shapes.map((o, i) => peerSend(redis, 'ts.add', [1, i], { queue: q, ...o, timeout: 8 })));
+    // precondition: the messages arrived before their expiry (else this test proves nothing)
+    for (const r of results) {
+      assert.ok(lines.some((l) => l.includes(`[${r.task_id}] received`)), `message ${r.task_id} arrived already expired`);
+    }
     for (const [i, r] of results.entries()) {
       assert.equal(r.state, 'REVOKED', `countdown ${shapes[i].countdown} / expires ${shapes[i].expires}: ${JSON.stringify(r)}`);
       assert.deepEqual(r.result, reference[i].result);
     }
     assert.deepEqual(ran, [], 'the TS worker ran tasks whose expiry had passed by their ETA');
+  });
+
+  test('time_limit from a Python client: the caller can catch celery.exceptions.TimeLimitExceeded, as with a Python worker', async () => {
+    const q = 'pyts.timelimit';
+    const pyq = 'pyts.timelimit.py';
+    const app = makeApp();
+    app.task('ts.slow', async (seconds: number) => {
+      await sleep(seconds * 1000);
+      return 'finished';
+    });
+    await startWorker(app, q);
+    const py = await PyWorker.start(redis, [pyq], 'py-tl@%h');
+    let out;
+    try {
+      out = await pyClient(redis, `
+from celery.exceptions import TimeLimitExceeded
+out = {}
+for q, name in ((${JSON.stringify(pyq)}, 'celery_peer.sleepy'), (${JSON.stringify(q)}, 'ts.slow')):
+    r = app.send_task(name, args=[3], queue=q, time_limit=1)
+    try:
+        out[name] = ['no error', r.get(timeout=10)]
+    except TimeLimitExceeded as e:
+        out[name] = ['TimeLimitExceeded', r.backend.get_task_meta(r.id)['result']]
+    except Exception as e:
+        out[name] = ['%s.%s%r' % (type(e).__module__, type(e).__name__, e.args), r.backend.get_task_meta(r.id)['result']]
+print(json.dumps(out, default=repr))
+`);
+    } finally {
+      await py.stop();
+    }
+    assert.equal(out['celery_peer.sleepy'][0], 'TimeLimitExceeded', `Python reference: ${JSON.stringify(out)}`);
+    assert.equal(out['ts.slow'][0], 'TimeLimitExceeded', `TS worker: ${JSON.stringify(out)}`);
   });
 
   test('an unknown task name: the Python client sees FAILURE NotRegistered', async () => {

@@ -38,7 +38,8 @@ describe('TS client → Python worker', () => {
     assert.equal(rec.status, 'SUCCESS');
     assert.equal(rec.result, 5);
     assert.equal(rec.task_id, 'ts:job/add-1');
-    assert.match(py.out, /Task celery_peer\.add\[ts:job\/add-1\] succeeded/);
+    // the worker's log line may trail the stored result a little
+    await until(() => /Task celery_peer\.add\[ts:job\/add-1\] succeeded/.test(py.out), 'the Python worker to log the id', 5000);
   });
 
   test('celery_peer.echo: unicode and nested args and kwargs round-trip through Python', async () => {
@@ -126,6 +127,7 @@ describe('TS client → Python worker', () => {
       const r = (await app.AsyncResult(ids[tag]).get({ timeout: 10_000 })) as { args: unknown[] };
       assert.deepEqual(r.args, [tag]);
     }
+    await until(() => w.receivedOrder().length >= 4, 'four "received" log lines', 5000);
     assert.deepEqual(w.receivedOrder(), ['p0', 'p4', 'p7', 'p9'].map((t) => ids[t]));
   });
 

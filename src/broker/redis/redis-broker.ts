@@ -3,7 +3,9 @@
  *
  * Reservation: a Lua script pops a batch band-major and records each message in `unacked`/`unacked_index`
  * (kombu's bookkeeping, so Python peers can recover it) and in `celeriac.leases` (our short lease) in one step.
- * When nothing is ready the blocking connection waits with BLMPOP and the popped messages are recorded at once.
+ * When nothing is ready it waits for a wake-up on `celeriac.wake.<db>.<queue>` (published by celeriac producers, the
+ * ETA promoter and restores) or a short poll for messages other producers (Python) pushed. A blocking pop is never
+ * used: a popped message whose reply is lost with the connection (a Redis restart) would be lost for good.
  * Recovery brings back (a) our reservations whose lease ran out — a dead celeriac worker's — and (b) any
  * reservation older than the visibility timeout that nobody renewed — a dead Python worker's, as kombu would.
  */
@@ -14,9 +16,11 @@ import {
   ETA, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
 } from './keys.ts';
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
-import { maskUrl } from './url.ts';
+import { maskUrl, redisOptionsFromUrl } from './url.ts';
 
 const RECOVER_BATCH = 500;
+/** How often an idle consumer looks for messages that arrived without a wake-up (e.g. from Python producers). */
+const POLL_MS = 50;
 
 function markRedelivered(raw: string): string {
   try {
@@ -45,27 +49,39 @@ function priorityOf(raw: string): number {
 export class RedisBroker implements Broker {
   readonly displayUrl: string;
   private readonly client: Redis & BrokerScripts;
-  private blockingClient: Redis | null = null;
-  private blockingId: number | null = null;
-  private blockingNow = false;
+  private subscriber: Redis | null = null;
+  private readonly subscribed = new Set<string>();
+  private wakeCount = 0;
+  private readonly wakeWaiters = new Set<() => void>();
+  private readonly wakePrefix: string;
   private readonly declared = new Set<string>();
   private closed = false;
 
   constructor(private readonly url: string, private readonly options: BrokerOptions) {
     this.displayUrl = maskUrl(url);
+    this.wakePrefix = `celeriac.wake.${redisOptionsFromUrl(url).db ?? 0}.`;
     this.client = defineBrokerScripts(connectRedis(url, { role: 'broker', autoPipelining: true }));
   }
 
-  private get blocking(): Redis {
-    if (!this.blockingClient) {
-      const client = connectRedis(this.url, { role: 'broker-blocking', blocking: true });
-      // CLIENT UNBLOCK needs the id; it changes on every reconnect
-      client.on('ready', () => {
-        client.client('ID').then((id) => (this.blockingId = Number(id)), () => {});
-      });
-      this.blockingClient = client;
+  private wakeChannel(queue: string): string {
+    return this.wakePrefix + queue;
+  }
+
+  private async subscribe(queues: string[]): Promise<void> {
+    if (!this.subscriber) {
+      const sub = connectRedis(this.url, { role: 'broker-wake', blocking: true });
+      sub.on('message', () => this.wake());
+      this.subscriber = sub;
     }
-    return this.blockingClient;
+    const fresh = queues.filter((q) => !this.subscribed.has(q));
+    if (fresh.length === 0) return;
+    await this.subscriber.subscribe(...fresh.map((q) => this.wakeChannel(q)));
+    for (const q of fresh) this.subscribed.add(q);
+  }
+
+  private wake(): void {
+    this.wakeCount++;
+    for (const w of this.wakeWaiters) w();
   }
 
   private get dlq(): string {
@@ -92,14 +108,21 @@ export class RedisBroker implements Broker {
     const now = Date.now();
     if (messages.length === 1 && !(messages[0].dueAt && messages[0].dueAt > now)) {
       const m = messages[0];
-      await this.client.lpush(queueListKey(m.queue, m.priority), m.raw);
+      await Promise.all([this.client.lpush(queueListKey(m.queue, m.priority), m.raw),
+        this.client.publish(this.wakeChannel(m.queue), '')]);
       return;
     }
     const pipe = this.client.pipeline();
+    const woken = new Set<string>();
     for (const m of messages) {
-      if (m.dueAt && m.dueAt > now) pipe.zadd(ETA, m.dueAt, parkedMember(m.queue, m.priority, m.raw));
-      else pipe.lpush(queueListKey(m.queue, m.priority), m.raw);
+      if (m.dueAt && m.dueAt > now) {
+        pipe.zadd(ETA, m.dueAt, parkedMember(m.queue, m.priority, m.raw));
+      } else {
+        pipe.lpush(queueListKey(m.queue, m.priority), m.raw);
+        woken.add(m.queue);
+      }
     }
+    for (const q of woken) pipe.publish(this.wakeChannel(q), '');
     const replies = await pipe.exec();
     const failed = replies?.find(([err]) => err);
     if (failed) throw failed[0];
@@ -128,28 +151,35 @@ export class RedisBroker implements Broker {
   }
 
   private async reserveNow(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
+    if (waitMs > 0) await this.subscribe(queues);
+    const seen = this.wakeCount;
+    const first = await this.reserveReady(queues, max);
+    if (first.deliveries.length + first.rejected.length > 0 || waitMs <= 0 || this.closed) return first;
+    // a wake-up that arrived while the script ran means work may be there now
+    if (this.wakeCount === seen) await this.sleep(Math.min(waitMs, POLL_MS));
+    return this.reserveReady(queues, max);
+  }
+
+  private async reserveReady(queues: string[], max: number): Promise<ReserveResult> {
     const { keys, names } = bandMajorKeys(queues);
     const c = this.clock();
     const flat = await this.client.celeriacReserve(
       keys.length + 4, UNACKED, UNACKED_INDEX, LEASES, this.dlq, ...keys, max, c.now, c.leaseUntil, c.iso, ...names,
     );
-    if (flat.length > 0 || waitMs <= 0 || this.closed) return RedisBroker.parseReserved(flat);
-    let popped: [string, string[]] | null;
-    this.blockingNow = true;
-    try {
-      popped = (await this.blocking.call(
-        'BLMPOP', waitMs / 1000, keys.length, ...keys, 'RIGHT', 'COUNT', max,
-      )) as [string, string[]] | null;
-    } finally {
-      this.blockingNow = false;
-    }
-    if (!popped) return { deliveries: [], rejected: [] };
-    const queue = names[keys.indexOf(popped[0])];
-    const r = this.clock();
-    const recorded = await this.client.celeriacRecord(
-      UNACKED, UNACKED_INDEX, LEASES, this.dlq, r.now, r.leaseUntil, r.iso, queue, ...popped[1],
-    );
-    return RedisBroker.parseReserved(recorded);
+    return RedisBroker.parseReserved(flat);
+  }
+
+  /** Until a wake-up, interrupt() or `ms` pass. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeWaiters.add(done);
+    });
   }
 
   async ack(tags: string[]): Promise<void> {
@@ -179,6 +209,7 @@ export class RedisBroker implements Broker {
     const target = queueListKey(queue, priorityOf(raw));
     const n = await this.client.celeriacRestore(
       UNACKED, UNACKED_INDEX, LEASES, target, tag, markRedelivered(raw), mode, c.now, c.now - this.options.visibilityTimeout,
+      this.wakeChannel(queue),
     );
     return n === 1;
   }
@@ -261,7 +292,7 @@ export class RedisBroker implements Broker {
   }
 
   async promoteDue(limit = 1000): Promise<{ moved: number; nextDueAt: number | null }> {
-    const [moved, next] = await this.client.celeriacPromote(ETA, Date.now(), limit);
+    const [moved, next] = await this.client.celeriacPromote(ETA, Date.now(), limit, this.wakePrefix);
     return { moved: Number(moved), nextDueAt: Number(next) >= 0 ? Number(next) : null };
   }
 
@@ -291,16 +322,14 @@ export class RedisBroker implements Broker {
     };
   }
 
-  /** CLIENT UNBLOCK ends a pending BLMPOP as a timeout: unlike closing the socket, it cannot lose a popped message. */
   interrupt(): void {
-    if (this.blockingNow && this.blockingId !== null) {
-      this.client.client('UNBLOCK', this.blockingId).catch(() => {});
-    }
+    for (const w of this.wakeWaiters) w();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     const quit = (c: Redis) => c.quit().then(() => {}, () => c.disconnect());
-    await Promise.all([quit(this.client), this.blockingClient ? quit(this.blockingClient) : undefined]);
+    this.interrupt();
+    await Promise.all([quit(this.client), this.subscriber ? quit(this.subscriber) : undefined]);
   }
 }

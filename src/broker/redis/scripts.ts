@@ -6,7 +6,6 @@ const read = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.
 const prelude = read('reserve-one');
 
 export const RESERVE_LUA = `${prelude}\n${read('reserve')}`;
-export const RECORD_LUA = `${prelude}\n${read('record')}`;
 export const RESTORE_LUA = read('restore');
 export const DEFER_LUA = read('defer');
 export const PROMOTE_LUA = read('promote');
@@ -16,10 +15,9 @@ export const UNLOCK_LUA = read('unlock');
 
 export interface BrokerScripts {
   celeriacReserve(...args: (string | number)[]): Promise<string[]>;
-  celeriacRecord(...args: (string | number)[]): Promise<string[]>;
   celeriacRestore(...args: (string | number)[]): Promise<number>;
   celeriacDefer(...args: (string | number)[]): Promise<number>;
-  celeriacPromote(key: string, now: number, limit: number): Promise<[number, string]>;
+  celeriacPromote(key: string, now: number, limit: number, wakePrefix: string): Promise<[number, string]>;
   celeriacBeatFire(...args: (string | number)[]): Promise<number>;
   celeriacLock(key: string, owner: string, ttlMs: number): Promise<number>;
   celeriacUnlock(key: string, owner: string): Promise<number>;
@@ -27,7 +25,6 @@ export interface BrokerScripts {
 
 export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
   redis.defineCommand('celeriacReserve', { lua: RESERVE_LUA });
-  redis.defineCommand('celeriacRecord', { lua: RECORD_LUA, numberOfKeys: 4 });
   redis.defineCommand('celeriacRestore', { lua: RESTORE_LUA, numberOfKeys: 4 });
   redis.defineCommand('celeriacDefer', { lua: DEFER_LUA, numberOfKeys: 4 });
   redis.defineCommand('celeriacPromote', { lua: PROMOTE_LUA, numberOfKeys: 1 });

@@ -1,4 +1,4 @@
--- Shared prelude (not a script of its own): record one popped message as reserved, or set it aside.
+-- Shared prelude of reserve.lua: record one popped message as reserved, or set it aside.
 -- Needs KEYS[1] unacked (hash), KEYS[2] unacked_index (zset), KEYS[3] leases (zset), KEYS[4] dead-letter list.
 -- A reserved message is written exactly as kombu writes it (HSET unacked tag [envelope, exchange, routing_key];
 -- ZADD unacked_index now tag), so Python workers can recover it, plus a celeriac lease (ZADD leases expiry tag).

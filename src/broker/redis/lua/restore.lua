@@ -5,6 +5,7 @@
 --   'owner'      the holder gives it back (warm shutdown, requeue): no checks beyond existence;
 --   'lease'      a celeriac lease ran out: require leases score <= ARGV[4] (now);
 --   'visibility' kombu's visibility timeout passed: require unacked_index score <= ARGV[5] and no live lease.
+-- ARGV[6] wake-up channel of the queue (consumers waiting on it look at once).
 -- Returns 1 when restored, 0 when someone else already acked, restored or renewed it.
 local tag = ARGV[1]
 if redis.call('HEXISTS', KEYS[1], tag) == 0 then
@@ -27,4 +28,5 @@ redis.call('HDEL', KEYS[1], tag)
 redis.call('ZREM', KEYS[2], tag)
 redis.call('ZREM', KEYS[3], tag)
 redis.call('RPUSH', KEYS[4], ARGV[2])
+if ARGV[6] then redis.call('PUBLISH', ARGV[6], '') end
 return 1
