@@ -104,6 +104,13 @@ export interface Broker {
   defer(delivery: Delivery, dueAt: number): Promise<void>;
   /** Move due parked messages back to their queues; returns how many moved and when the next one is due (or null). */
   promoteDue(limit?: number): Promise<{ moved: number; nextDueAt: number | null }>;
+  /** Announce a celeriac worker (a unique instance id) as alive for `ttlMs`; renewed with its leases. */
+  heartbeat(instance: string, ttlMs: number): Promise<void>;
+  /**
+   * Withdraw a worker at warm shutdown. When no other celeriac worker is alive, every parked message goes back to
+   * its queue (nobody else would promote it, and a Python worker can then hold it as Python does).
+   */
+  leave(instance: string): Promise<{ othersAlive: number; unparked: number }>;
   /** The coordination store for beat processes of the app named `name`. */
   beatStore(name: string): BeatStore;
   /** Stop blocking reads so a pending reserve() returns promptly. */

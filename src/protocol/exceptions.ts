@@ -42,7 +42,9 @@ export const CELERIAC_MODULE = 'celeriac';
 
 /** JS built-in error names whose closest Python meaning is not the class of the same name. */
 const JS_TO_PYTHON: Readonly<Record<string, string>> = { Error: 'Exception', RangeError: 'ValueError', SyntaxError: 'ValueError' };
-const OWN_CELERY_ERRORS = new Set(['NotRegistered', 'TaskRevokedError', 'MaxRetriesExceededError']);
+const OWN_CELERY_ERRORS = new Set([
+  'NotRegistered', 'TaskRevokedError', 'MaxRetriesExceededError', 'TimeLimitExceeded', 'SoftTimeLimitExceeded', 'ChordError',
+]);
 const LOOKS_LIKE_EXCEPTION = /(Error|Exception|Warning|Exit|Interrupt)$/;
 
 /** A Python qualified class name made of identifiers; anything else is reduced to one. */
@@ -88,7 +90,9 @@ export function errorToException(err: unknown): ExceptionInfo {
   if (err instanceof TaskRevokedError) return pair('TaskRevokedError', 'celery.exceptions', [err.why]);
   // A remote failure passed on (a chord dependency, a re-raise) keeps the class its own worker reported.
   if (err instanceof TaskError) return pair(err.excType, err.excModule ?? CELERIAC_MODULE, err.excMessage);
-  const message = [err.message];
+  // an error may carry Celery's own arguments (e.g. TimeLimitExceeded(30) has the limit, not a sentence)
+  const args = (err as { excArgs?: unknown }).excArgs;
+  const message = Array.isArray(args) ? args : [err.message];
   const own = (err as { excModule?: unknown }).excModule;
   const name = err.name || 'Error';
   if (typeof own === 'string' && own !== '') return pair(name, own, message);

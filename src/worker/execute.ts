@@ -47,10 +47,13 @@ export class Running {
   }
 }
 
+/** Celery's TimeLimitExceeded / SoftTimeLimitExceeded, stored so Python callers can catch them by class. */
 class TimeLimitExceeded extends CeleriacError {
+  readonly excArgs: unknown[];
   constructor(seconds: number, soft: boolean) {
-    super(ErrorCode.Timeout, `${soft ? 'SoftTimeLimitExceeded' : 'TimeLimitExceeded'}(${seconds})`);
+    super(ErrorCode.Timeout, `${soft ? 'soft ' : ''}time limit (${seconds}s) exceeded`);
     this.name = soft ? 'SoftTimeLimitExceeded' : 'TimeLimitExceeded';
+    this.excArgs = [seconds];
   }
 }
 

@@ -20,6 +20,7 @@ import type { ResultBackend } from '../backend/backend.ts';
 import type { Celeriac } from '../app/app.ts';
 import { Settler } from './settler.ts';
 import { executeTask, fail, Running, type ExecEnv } from './execute.ts';
+import { joinChord } from './followups.ts';
 
 export interface WorkerOptions {
   /** Tasks in flight at once (`-c`). */
@@ -54,6 +55,8 @@ const PROMOTE_EVERY_MS = 1000;
 
 export class Worker extends EventEmitter {
   readonly hostname: string;
+  /** Unique per process: several workers may share a node name. */
+  readonly instance: string;
   readonly queues: string[];
   readonly concurrency: number;
   readonly prefetch: number;
@@ -83,6 +86,7 @@ export class Worker extends EventEmitter {
   constructor(readonly app: Celeriac, options: WorkerOptions = {}) {
     super();
     this.hostname = expandNodeName(options.hostname ?? 'celery@%h');
+    this.instance = `${this.hostname}:${process.pid}:${Math.random().toString(36).slice(2, 10)}`;
     this.queues = options.queues?.length ? options.queues : [app.conf.taskDefaultQueue];
     this.concurrency = options.concurrency ?? app.conf.workerConcurrency;
     this.prefetch = Math.max(1, Math.round(this.concurrency * (options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier)));
@@ -103,6 +107,7 @@ export class Worker extends EventEmitter {
     this.env = { app: this.app, broker: this.broker, backend: this.backend, settler: this.settler, log: this.log,
       hostname: this.hostname, parked: (at) => this.schedulePromotion(at) };
     await this.broker.declareQueues(this.queues);
+    await this.broker.heartbeat(this.instance, this.app.conf.leaseTimeout * 1000);
     await this.recover();
     this.mode = 'running';
     const lease = this.app.conf.leaseTimeout * 1000;
@@ -124,8 +129,9 @@ export class Worker extends EventEmitter {
   }
 
   private async renew(): Promise<void> {
-    if (this.reserved.size === 0) return;
     try {
+      await this.broker.heartbeat(this.instance, this.app.conf.leaseTimeout * 1000);
+      if (this.reserved.size === 0) return;
       await this.broker.renew([...this.reserved.keys()]);
     } catch (err) {
       this.log.warning(`Cannot renew reservations: ${(err as Error).message}`);
@@ -254,10 +260,9 @@ export class Worker extends EventEmitter {
       await this.finishWithoutRunning(run, 'FAILURE', errorToException(new NotRegisteredError(msg.task)));
       return;
     }
-    if (this.revoked.has(msg.id) || (msg.expires && msg.expires.getTime() <= Date.now())) {
-      const why = this.revoked.has(msg.id) ? 'revoked' : 'expired';
-      this.log.info(`Discarding revoked task: ${msg.task}[${msg.id}]${why === 'expired' ? ' (expired)' : ''}`);
-      await this.finishWithoutRunning(run, 'REVOKED', errorToException(new TaskRevokedError(msg.id, why)), [why]);
+    const why = this.revokedReason(msg);
+    if (why) {
+      await this.discard(run, why);
       return;
     }
     this.log.info(`Task ${msg.task}[${msg.id}] received`);
@@ -312,7 +317,34 @@ export class Worker extends EventEmitter {
     }
   }
 
-  private async finishWithoutRunning(run: Running, status: 'FAILURE' | 'REVOKED', exc: unknown, _why?: string[]): Promise<void> {
+  private revokedReason(msg: TaskMessage): 'revoked' | 'expired' | null {
+    if (this.revoked.has(msg.id)) return 'revoked';
+    if (msg.expires && msg.expires.getTime() <= Date.now()) return 'expired';
+    return null;
+  }
+
+  /** REVOKED without running: at receipt, or when a held or queued message's time comes (Celery checks both). */
+  private async discard(run: Running, why: 'revoked' | 'expired'): Promise<void> {
+    const { msg } = run;
+    this.log.info(`Discarding revoked task: ${msg.task}[${msg.id}]${why === 'expired' ? ' (expired)' : ''}`);
+    await this.finishWithoutRunning(run, 'REVOKED', errorToException(new TaskRevokedError(msg.id, why)));
+  }
+
+  private async finishWithoutRunning(run: Running, status: 'FAILURE' | 'REVOKED', exc: unknown): Promise<void> {
+    const { msg } = run;
+    if (status === 'REVOKED' && msg.embed.chord && msg.group) {
+      // a revoked chord part still counts, or the chord would wait for ever (Celery fails the body with ChordError)
+      try {
+        await this.backend.store([{ taskId: msg.id, meta: makeResultMeta({ taskId: msg.id, status, result: exc,
+          traceback: null, groupId: msg.group, parentId: msg.parentId }) }]);
+        await joinChord(this.app, this.backend, msg, status, exc);
+      } catch (err) {
+        this.log.error(`Cannot complete chord part ${msg.id}: ${(err as Error).message}`);
+        return; // the reservation stays; the message comes back and is judged again
+      }
+      this.settler.ack(run.delivery.tag);
+      return;
+    }
     if (!run.msg.ignoreResult) {
       this.settler.store({ taskId: run.msg.id, meta: makeResultMeta({ taskId: run.msg.id, status, result: exc, traceback: null,
         groupId: run.msg.group, parentId: run.msg.parentId }) });
@@ -327,6 +359,12 @@ export class Worker extends EventEmitter {
 
   private start1(run: Running, acksLate: boolean): void {
     const { msg } = run;
+    const why = this.revokedReason(msg);
+    if (why) {
+      void this.discard(run, why);
+      this.startNext();
+      return;
+    }
     const task = this.app.tasks.get(msg.task)!;
     this.running.set(run.delivery.tag, run);
     executeTask(this.env, run, task, acksLate)
@@ -341,9 +379,13 @@ export class Worker extends EventEmitter {
         if (this.wakeConsumer && this.inWindow < this.prefetch) this.wakeConsumer();
         this.processed.set(msg.task, (this.processed.get(msg.task) ?? 0) + 1);
         this.emit('task-done', run);
-        const next = this.waiting.shift();
-        if (next && this.mode !== 'stopped') this.start1(next.run, next.acksLate);
+        this.startNext();
       });
+  }
+
+  private startNext(): void {
+    const next = this.waiting.shift();
+    if (next && this.mode !== 'stopped') this.start1(next.run, next.acksLate);
   }
 
   /**
@@ -368,6 +410,7 @@ export class Worker extends EventEmitter {
     const deadline = setTimeout(() => void this.goCold(), this.shutdownTimeout * 1000);
     await this.drained();
     clearTimeout(deadline);
+    await this.withdraw();
     await this.finish();
   }
 
@@ -409,6 +452,16 @@ export class Worker extends EventEmitter {
     const back = runs.filter((r) => this.reserved.has(r.delivery.tag));
     await this.giveBack([...back, ...this.waiting.splice(0).map((w) => w.run), ...this.takeHeld()]);
     await this.finish();
+  }
+
+  /** The last celeriac worker to leave hands parked messages back to their queues (mixed fleets with Python). */
+  private async withdraw(): Promise<void> {
+    try {
+      const { unparked } = await this.broker.leave(this.instance);
+      if (unparked > 0) this.log.info(`Last celeriac worker leaving: ${unparked} scheduled message(s) back on their queues`);
+    } catch (err) {
+      this.log.warning(`Cannot withdraw from the worker registry: ${(err as Error).message}`);
+    }
   }
 
   private async finish(): Promise<void> {

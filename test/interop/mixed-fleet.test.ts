@@ -27,6 +27,8 @@ afterEach(async () => {
       await o.exited;
     }
   }
+  // each test starts from an empty Redis (no worker registrations or parked messages left by the previous one)
+  await redis.flush();
 });
 
 function makeApp(extra: ConstructorParameters<typeof Celeriac>[1] = {}): Celeriac {

@@ -7,6 +7,7 @@
  *   celeriac.leases                                 zset: tag -> lease expiry of a celeriac worker's reservation
  *   celeriac.deadletter                             list: JSON {reason, queue, raw, at} of messages set aside
  *   celeriac.eta                                    zset: "<list key>\n<raw>" -> due time (ms): parked ETA messages
+ *   celeriac.workers                                zset: live celeriac worker instance -> alive-until (ms)
  *   celeriac.beat.<app>.lock / .state               string / hash: beat leader lock; entry -> last run (ms)
  */
 
@@ -18,6 +19,7 @@ export const UNACKED_INDEX = 'unacked_index';
 export const LEASES = 'celeriac.leases';
 export const DEFAULT_DEAD_LETTER = 'celeriac.deadletter';
 export const ETA = 'celeriac.eta';
+export const WORKERS = 'celeriac.workers';
 
 export function beatKeys(app: string): { lock: string; state: string } {
   return { lock: `celeriac.beat.${app}.lock`, state: `celeriac.beat.${app}.state` };

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
 import { connectRedis, connectionError } from './connection.ts';
 import {
-  ETA, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
+  ETA, WORKERS, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
 } from './keys.ts';
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
 import { maskUrl, redisOptionsFromUrl } from './url.ts';
@@ -294,6 +294,15 @@ export class RedisBroker implements Broker {
   async promoteDue(limit = 1000): Promise<{ moved: number; nextDueAt: number | null }> {
     const [moved, next] = await this.client.celeriacPromote(ETA, Date.now(), limit, this.wakePrefix);
     return { moved: Number(moved), nextDueAt: Number(next) >= 0 ? Number(next) : null };
+  }
+
+  async heartbeat(instance: string, ttlMs: number): Promise<void> {
+    await this.client.zadd(WORKERS, Date.now() + ttlMs, instance);
+  }
+
+  async leave(instance: string): Promise<{ othersAlive: number; unparked: number }> {
+    const [othersAlive, unparked] = await this.client.celeriacLeave(WORKERS, ETA, instance, Date.now(), this.wakePrefix);
+    return { othersAlive: Number(othersAlive), unparked: Number(unparked) };
   }
 
   beatStore(name: string): BeatStore {

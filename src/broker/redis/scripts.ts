@@ -12,6 +12,7 @@ export const PROMOTE_LUA = read('promote');
 export const BEAT_FIRE_LUA = read('beat-fire');
 export const LOCK_LUA = read('lock');
 export const UNLOCK_LUA = read('unlock');
+export const LEAVE_LUA = read('leave');
 
 export interface BrokerScripts {
   celeriacReserve(...args: (string | number)[]): Promise<string[]>;
@@ -21,6 +22,7 @@ export interface BrokerScripts {
   celeriacBeatFire(...args: (string | number)[]): Promise<number>;
   celeriacLock(key: string, owner: string, ttlMs: number): Promise<number>;
   celeriacUnlock(key: string, owner: string): Promise<number>;
+  celeriacLeave(workers: string, eta: string, instance: string, now: number, wakePrefix: string): Promise<[number, number]>;
 }
 
 export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
@@ -31,5 +33,6 @@ export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
   redis.defineCommand('celeriacBeatFire', { lua: BEAT_FIRE_LUA, numberOfKeys: 3 });
   redis.defineCommand('celeriacLock', { lua: LOCK_LUA, numberOfKeys: 1 });
   redis.defineCommand('celeriacUnlock', { lua: UNLOCK_LUA, numberOfKeys: 1 });
+  redis.defineCommand('celeriacLeave', { lua: LEAVE_LUA, numberOfKeys: 2 });
   return redis as Redis & BrokerScripts;
 }
