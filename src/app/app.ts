@@ -128,7 +128,7 @@ export class Celeriac implements TaskProducer {
       headers: options.headers,
     });
     if (Buffer.byteLength(raw) > this.conf.maxMessageBytes) {
-      throw new CeleriacError(ErrorCode.BadOption,
+      throw new CeleriacError(ErrorCode.TooLarge,
         `message for ${name} is ${Buffer.byteLength(raw)} bytes, over maxMessageBytes (${this.conf.maxMessageBytes})`);
     }
     return { id, queue, priority: priority ?? 0, raw };

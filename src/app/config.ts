@@ -38,6 +38,8 @@ export interface CeleriacConfig {
   };
   /** Largest accepted message, in bytes (default 10 MiB); bigger ones are dead-lettered. */
   maxMessageBytes?: number;
+  /** Largest result a task may return, in bytes of JSON (default 10 MiB); a bigger one is stored as FAILURE. */
+  maxResultBytes?: number;
   /**
    * IANA time zone for crontab schedules and naive ETAs, e.g. `Asia/Shanghai`. Default as in Celery: UTC, or the
    * machine's zone when `enableUtc` is false.
@@ -64,6 +66,7 @@ export interface ResolvedConfig {
   leaseTimeout: number;
   deadLetterQueue: string;
   maxMessageBytes: number;
+  maxResultBytes: number;
   timezone: string;
   enableUtc: boolean;
   beatSchedule: Record<string, BeatEntry>;
@@ -117,6 +120,7 @@ export function resolveConfig(c: CeleriacConfig, env: NodeJS.ProcessEnv = proces
     leaseTimeout: positive('leaseTimeout', t.leaseTimeout, 10),
     deadLetterQueue: t.deadLetterQueue ?? 'celeriac.deadletter',
     maxMessageBytes: positive('maxMessageBytes', c.maxMessageBytes, 10 * 1024 * 1024),
+    maxResultBytes: positive('maxResultBytes', c.maxResultBytes, 10 * 1024 * 1024),
     timezone: resolveTimezone(c.timezone, c.enableUtc ?? true),
     enableUtc: c.enableUtc ?? true,
     beatSchedule: c.beatSchedule ?? {},

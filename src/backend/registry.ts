@@ -11,6 +11,14 @@ const BACKENDS: Record<string, Loader> = {
     const { RedisBackend } = await import('./redis/redis-backend.ts');
     return (url, o) => new RedisBackend(url, o);
   },
+  sqlite: async () => {
+    const { SqliteBackend } = await import('./sqlite/sqlite-backend.ts');
+    return (url, o) => new SqliteBackend(url, o);
+  },
+  memory: async () => {
+    const { MemoryBackend } = await import('./memory/memory-backend.ts');
+    return (url, o) => new MemoryBackend(url, o);
+  },
 };
 BACKENDS.rediss = BACKENDS.redis;
 

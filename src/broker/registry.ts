@@ -13,12 +13,23 @@ const BROKERS: Record<string, Loader> = {
     const { RedisBroker } = await import('./redis/redis-broker.ts');
     return (url, o) => new RedisBroker(url, o);
   },
+  sqlite: async () => {
+    const { SqliteBroker } = await import('./sqlite/sqlite-broker.ts');
+    return (url, o) => new SqliteBroker(url, o);
+  },
+  memory: async () => {
+    const { MemoryBroker } = await import('./memory/memory-broker.ts');
+    return (url, o) => new MemoryBroker(url, o);
+  },
 };
 BROKERS.rediss = BROKERS.redis;
 
 export function schemeOf(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
-  if (!m) throw new CeleriacError(ErrorCode.BadUrl, `"${url}" is not a URL (expected e.g. redis://127.0.0.1:6379/0)`);
+  if (!m) {
+    throw new CeleriacError(ErrorCode.BadUrl,
+      `"${url}" is not a URL (expected e.g. sqlite://.celeriac/celeriac.db, redis://127.0.0.1:6379/0 or memory://)`);
+  }
   return m[1].toLowerCase();
 }
 

@@ -20,6 +20,7 @@ export const ErrorCode = {
   Connection: 'E_CONNECTION',
   Closed: 'E_CLOSED',
   DuplicateTask: 'E_DUPLICATE_TASK',
+  TooLarge: 'E_TOO_LARGE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

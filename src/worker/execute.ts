@@ -72,6 +72,16 @@ function errRepr(err: unknown): string {
   return `${info.exc_type}(${info.exc_message.map((m) => JSON.stringify(m)).join(', ')})`;
 }
 
+/** Primitives are small by construction; only strings and containers are measured. */
+function assertResultSize(value: unknown, limit: number, taskName: string): void {
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return;
+  if (typeof value === 'string' && value.length * 3 < limit) return;
+  const size = Buffer.byteLength(JSON.stringify(value));
+  if (size > limit) {
+    throw new CeleriacError(ErrorCode.TooLarge, `result of ${taskName} is ${size} bytes, over maxResultBytes (${limit})`);
+  }
+}
+
 function matches(err: unknown, matcher: TaskOptions['autoretryFor']): boolean {
   if (!matcher) return false;
   if (typeof matcher === 'function') return matcher(err);
@@ -137,6 +147,7 @@ export async function executeTask(env: ExecEnv, run: Running, task: Task, acksLa
     value = await withTimeLimits(run, opts, msg, () => task.handler.apply(ctx, args as any[]));
     if (value === undefined) value = null;
     assertJson(value, `result of ${task.name}`);
+    assertResultSize(value, app.conf.maxResultBytes, task.name);
   } catch (err) {
     const retry = err instanceof RetrySignal ? err : autoRetry(task, msg, err);
     if (retry) {

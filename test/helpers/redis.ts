@@ -4,10 +4,25 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+
+/** Any reply to PING (+PONG, or -NOAUTH from a server that wants a password) means the server is up. */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    const done = (up: boolean) => {
+      sock.destroy();
+      resolve(up);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => done(/^[+-]/.test(d.toString())));
+  });
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -25,7 +40,7 @@ export class RedisServer {
   private proc: ChildProcess | null = null;
   private readonly clients: Redis[] = [];
   readonly dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
-  constructor(readonly port: number, private readonly aof: boolean) {}
+  constructor(readonly port: number, private readonly aof: boolean, private readonly extraArgs: string[] = []) {}
 
   url(db = 0): string {
     return `redis://127.0.0.1:${this.port}/${db}`;
@@ -33,21 +48,12 @@ export class RedisServer {
 
   async start(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir,
-      '--appendonly', this.aof ? 'yes' : 'no', '--daemonize', 'no', '--logfile', ''];
+      '--appendonly', this.aof ? 'yes' : 'no', '--daemonize', 'no', '--logfile', '', ...this.extraArgs];
     this.proc = spawn('redis-server', args, { stdio: 'ignore' });
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      const c = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      c.on('error', () => {});
-      try {
-        await c.connect();
-        await c.ping();
-        c.disconnect();
-        return;
-      } catch {
-        c.disconnect();
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      if (await answersPing(this.port)) return;
+      await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`redis-server did not start on port ${this.port}`);
   }
@@ -89,8 +95,8 @@ export class RedisServer {
   }
 }
 
-export async function startRedis(options: { aof?: boolean } = {}): Promise<RedisServer> {
-  const server = new RedisServer(await freePort(), options.aof ?? false);
+export async function startRedis(options: { aof?: boolean; args?: string[] } = {}): Promise<RedisServer> {
+  const server = new RedisServer(await freePort(), options.aof ?? false, options.args ?? []);
   await server.start();
   return server;
 }

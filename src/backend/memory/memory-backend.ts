@@ -1,0 +1,188 @@
+/**
+ * The in-process result backend (`memory://` or `memory://<name>`): the backend contract (backend.ts) for
+ * single-process use and users' own tests, with the semantics of redis:// and sqlite://. Backends opened on the same
+ * URL in one process share one store, which lives as long as the process.
+ *
+ * State per store:
+ *   results   task id -> { status, record JSON, expiresAt (ms) | null }   (kept as JSON: nobody can mutate a record)
+ *   chords    group id -> { size, expiresAt }; parts: group id -> task id -> { index, state, result JSON, order }
+ *   waiters   task id -> callbacks; store() calls them with the record as it stands after the write
+ * Invariants: a live SUCCESS is never overwritten; an expired record reads as absent (and is swept now and then);
+ * a chord part counts once per task id, so exactly one chordPartDone() sees the count reach the size.
+ */
+import { CeleriacError, ErrorCode, TimeoutError } from '../../shared/errors.ts';
+import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
+import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
+
+interface Record_ {
+  status: string;
+  json: string;
+  expiresAt: number | null;
+}
+interface Part {
+  index: number | null;
+  state: string;
+  result: string;
+  order: number;
+}
+
+const SWEEP_EVERY_MS = 60_000;
+
+class ResultStore {
+  readonly results = new Map<string, Record_>();
+  readonly chords = new Map<string, { size: number; expiresAt: number | null }>();
+  readonly parts = new Map<string, Map<string, Part>>();
+  readonly waiters = new Map<string, Set<(rec: Record_) => void>>();
+  partOrder = 0;
+  lastSweep = 0;
+
+  live(taskId: string, now: number): Record_ | null {
+    const r = this.results.get(taskId);
+    if (!r) return null;
+    if (r.expiresAt !== null && r.expiresAt <= now) {
+      this.results.delete(taskId);
+      return null;
+    }
+    return r;
+  }
+
+  sweep(now: number): void {
+    this.lastSweep = now;
+    for (const [id, r] of this.results) if (r.expiresAt !== null && r.expiresAt <= now) this.results.delete(id);
+    for (const [gid, c] of this.chords) {
+      if (c.expiresAt !== null && c.expiresAt <= now) {
+        this.chords.delete(gid);
+        this.parts.delete(gid);
+      }
+    }
+  }
+}
+
+const stores = new Map<string, ResultStore>();
+
+function storeFor(url: string): ResultStore {
+  const name = url.replace(/^memory:\/\//i, '').replace(/[?#].*$/, '').replace(/^\/+/, '');
+  let s = stores.get(name);
+  if (!s) stores.set(name, (s = new ResultStore()));
+  return s;
+}
+
+export class MemoryBackend implements ResultBackend {
+  readonly displayUrl: string;
+  private readonly s: ResultStore;
+  private readonly ttlMs: number;
+  private readonly mine = new Set<(e: Error) => void>();
+  private closed = false;
+
+  constructor(url: string, options: BackendOptions) {
+    this.displayUrl = url;
+    this.s = storeFor(url);
+    this.ttlMs = (options.resultExpires ?? 0) > 0 ? options.resultExpires! * 1000 : 0;
+  }
+
+  private check(): void {
+    if (this.closed) throw new CeleriacError(ErrorCode.Closed, `result backend ${this.displayUrl} is closed`);
+  }
+
+  private expiresAt(now: number): number | null {
+    return this.ttlMs > 0 ? now + this.ttlMs : null;
+  }
+
+  async store(entries: StoreRequest[]): Promise<void> {
+    this.check();
+    const now = Date.now();
+    if (now - this.s.lastSweep > SWEEP_EVERY_MS) this.s.sweep(now);
+    for (const e of entries) {
+      const old = this.s.live(e.taskId, now);
+      if (old?.status !== 'SUCCESS') {
+        const record = { status: String(e.meta.status), json: encodeResultMeta(e.meta), expiresAt: this.expiresAt(now) };
+        this.s.results.set(e.taskId, record);
+      }
+      const rec = this.s.live(e.taskId, now)!;
+      for (const w of [...(this.s.waiters.get(e.taskId) ?? [])]) w(rec);
+    }
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    this.check();
+    const r = this.s.live(taskId, Date.now());
+    return r ? decodeResultMeta(r.json, taskId) : null;
+  }
+
+  async getMany(taskIds: string[]): Promise<(ResultMeta | null)[]> {
+    return Promise.all(taskIds.map((id) => this.get(id)));
+  }
+
+  async wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
+    this.check();
+    // look and register in one synchronous step: a store cannot slip in between
+    const current = this.s.live(taskId, Date.now());
+    if (current && READY_STATES.has(current.status)) return decodeResultMeta(current.json, taskId);
+    let timer: NodeJS.Timeout | undefined;
+    let onRecord!: (rec: Record_) => void;
+    let onClose!: (e: Error) => void;
+    try {
+      return await new Promise<ResultMeta>((resolve, reject) => {
+        onRecord = (rec) => {
+          if (!READY_STATES.has(rec.status)) return;
+          try {
+            resolve(decodeResultMeta(rec.json, taskId));
+          } catch (err) {
+            reject(err as Error);
+          }
+        };
+        onClose = reject;
+        let set = this.s.waiters.get(taskId);
+        if (!set) this.s.waiters.set(taskId, (set = new Set()));
+        set.add(onRecord);
+        this.mine.add(onClose);
+        if (Number.isFinite(timeoutMs)) {
+          timer = setTimeout(() => reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`)),
+            Math.max(0, timeoutMs));
+        }
+      });
+    } finally {
+      clearTimeout(timer);
+      this.mine.delete(onClose);
+      const set = this.s.waiters.get(taskId);
+      set?.delete(onRecord);
+      if (set?.size === 0) this.s.waiters.delete(taskId);
+    }
+  }
+
+  async forget(taskId: string): Promise<void> {
+    this.check();
+    this.s.results.delete(taskId);
+  }
+
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    this.check();
+    this.s.chords.set(groupId, { size, expiresAt: this.expiresAt(Date.now()) });
+  }
+
+  async chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null> {
+    this.check();
+    let parts = this.s.parts.get(part.groupId);
+    if (!parts) this.s.parts.set(part.groupId, (parts = new Map()));
+    if (parts.has(part.taskId)) return null;
+    parts.set(part.taskId, { index: part.index, state: part.state, result: JSON.stringify(part.result ?? null),
+      order: this.s.partOrder++ });
+    const chord = this.s.chords.get(part.groupId);
+    if (!chord || (chord.expiresAt !== null && chord.expiresAt <= Date.now()) || parts.size !== chord.size) return null;
+    const rank = (p: Part) => (p.index === null ? Infinity : p.index);
+    return [...parts].sort(([, a], [, b]) => rank(a) - rank(b) || a.order - b.order)
+      .map(([tid, p]) => [tid, p.state, JSON.parse(p.result) as unknown]);
+  }
+
+  async chordCleanup(groupId: string): Promise<void> {
+    this.check();
+    this.s.chords.delete(groupId);
+    this.s.parts.delete(groupId);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const reject of [...this.mine]) reject(new Error('result backend closed'));
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The SQLite result backend (`sqlite://<path>`, the same file as the SQLite broker if you like): Celery's records
+ * in a table, with expiry, never overwriting a SUCCESS, chord counters, and wait() without polling.
+ *
+ * Invariants:
+ * - store() is one IMMEDIATE transaction for the whole batch, then wakes this process's waiters; other processes'
+ *   waiters wake through the file's change feed (broker/sqlite/notify.ts: inotify + PRAGMA data_version).
+ * - Expired records read as absent at once; they are deleted by a sweep at most once a minute, on store().
+ * - wait(): every waiter of the process shares one feed subscription; on each commit one query reads the ready
+ *   records among all waited ids. A record stored before the call is found by the first look, which happens after
+ *   subscribing, so nothing falls in between.
+ * Tables: see schema.ts.
+ */
+import { CeleriacError, ErrorCode, TimeoutError } from '../../shared/errors.ts';
+import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
+import {
+  openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type SharedDatabase,
+} from '../../broker/sqlite/database.ts';
+import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
+import { backendStatements, createBackendSchema, type BackendStatements } from './schema.ts';
+
+const SWEEP_EVERY_MS = 60_000;
+
+type Waiter = { resolve: (m: ResultMeta) => void; reject: (e: Error) => void };
+
+export interface SqliteBackendOptions {
+  /** Open a connection of its own instead of sharing the process's (tests use it as a second process). */
+  privateConnection?: boolean;
+}
+
+export class SqliteBackend implements ResultBackend {
+  readonly displayUrl: string;
+  private readonly handle: SharedDatabase;
+  private readonly s: BackendStatements;
+  private readonly ttlMs: number;
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private unsubscribe: (() => void) | null = null;
+  private lastSweep = 0;
+  private closed = false;
+
+  constructor(url: string, options: BackendOptions, o: SqliteBackendOptions = {}) {
+    this.displayUrl = url;
+    this.ttlMs = (options.resultExpires ?? 0) > 0 ? options.resultExpires! * 1000 : 0;
+    const file = sqlitePathFromUrl(url);
+    this.handle = o.privateConnection ? openPrivateDatabase(file) : openDatabase(file);
+    try {
+      createBackendSchema(this.handle.db);
+      this.s = backendStatements(this.handle.db);
+    } catch (err) {
+      this.handle.release();
+      throw new CeleriacError(ErrorCode.Connection,
+        `cannot prepare SQLite result backend in ${file} (${(err as Error).message})`, { cause: err });
+    }
+  }
+
+  private check(): void {
+    if (this.closed) throw new CeleriacError(ErrorCode.Closed, `result backend ${this.displayUrl} is closed`);
+  }
+
+  private expiresAt(now: number): number | null {
+    return this.ttlMs > 0 ? now + this.ttlMs : null;
+  }
+
+  private readonly storeTx = this.immediate((entries: StoreRequest[], now: number) => {
+    const expires = this.expiresAt(now);
+    for (const e of entries) this.s.store.run(e.taskId, String(e.meta.status), encodeResultMeta(e.meta), expires, now);
+  });
+
+  /** An IMMEDIATE transaction, built on first use (class fields run before the constructor opens the database). */
+  private immediate<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    let tx: ((...args: A) => R) | null = null;
+    return (...args: A) => {
+      tx ??= this.handle.db.transaction(fn).immediate as unknown as (...args: A) => R;
+      return tx(...args);
+    };
+  }
+
+  async store(entries: StoreRequest[]): Promise<void> {
+    this.check();
+    if (entries.length === 0) return;
+    const now = Date.now();
+    try {
+      this.storeTx(entries, now);
+    } catch (err) {
+      throw sqliteFailure(this.handle.file, 'store results in', err);
+    }
+    this.handle.feed.changed();
+    if (now - this.lastSweep > SWEEP_EVERY_MS) this.sweep(now);
+  }
+
+  /** Delete what has expired (reads already ignore it; this only reclaims the space). */
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    try {
+      this.s.sweepResults.run(now);
+      this.s.sweepChords.run(now);
+      this.s.sweepParts.run(now);
+    } catch {
+      // busy with other writers: the next sweep will do
+    }
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    return (await this.getMany([taskId]))[0];
+  }
+
+  async getMany(taskIds: string[]): Promise<(ResultMeta | null)[]> {
+    this.check();
+    const now = Date.now();
+    let raws: (string | undefined)[];
+    try {
+      raws = taskIds.map((id) => this.s.get.get(id, now));
+    } catch (err) {
+      throw sqliteFailure(this.handle.file, 'read results from', err);
+    }
+    return raws.map((raw, i) => (raw === undefined ? null : decodeResultMeta(raw, taskIds[i])));
+  }
+
+  /** Settle every waiter whose record is now ready (one query for all waited ids). */
+  private checkWaiters(): void {
+    if (this.waiters.size === 0 || this.closed) return;
+    let rows: { task_id: string; meta: string }[];
+    try {
+      rows = this.s.readyAmong.all(JSON.stringify([...this.waiters.keys()]), Date.now());
+    } catch {
+      return; // busy or closing: the next change (or the fallback poll) tries again
+    }
+    for (const row of rows) {
+      const set = this.waiters.get(row.task_id);
+      if (!set) continue;
+      let meta: ResultMeta | Error;
+      try {
+        meta = decodeResultMeta(row.meta, row.task_id);
+      } catch (err) {
+        meta = err as Error;
+      }
+      for (const w of [...set]) (meta instanceof Error ? w.reject(meta) : w.resolve(meta));
+    }
+  }
+
+  async wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
+    this.check();
+    let waiter!: Waiter;
+    const done = new Promise<ResultMeta>((resolve, reject) => (waiter = { resolve, reject }));
+    let set = this.waiters.get(taskId);
+    if (!set) this.waiters.set(taskId, (set = new Set()));
+    set.add(waiter);
+    this.unsubscribe ??= this.handle.feed.subscribe(() => this.checkWaiters());
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const current = await this.get(taskId);
+      if (current && READY_STATES.has(current.status)) return current;
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(
+          () => waiter.reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`)),
+          Math.max(0, timeoutMs),
+        );
+      }
+      return await done;
+    } finally {
+      clearTimeout(timer);
+      set.delete(waiter);
+      if (set.size === 0 && this.waiters.get(taskId) === set) this.waiters.delete(taskId);
+      if (this.waiters.size === 0 && this.unsubscribe) {
+        this.unsubscribe();
+        this.unsubscribe = null;
+      }
+    }
+  }
+
+  async forget(taskId: string): Promise<void> {
+    this.check();
+    this.s.forget.run(taskId);
+  }
+
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    this.check();
+    this.s.setChordSize.run(groupId, size, this.expiresAt(Date.now()));
+  }
+
+  private readonly partTx = this.immediate((part: ChordPart, now: number): Array<[string, string, unknown]> | null => {
+    const added = this.s.addPart.run(part.groupId, part.taskId, part.index, part.state,
+      JSON.stringify(part.result ?? null), this.expiresAt(now)).changes;
+    if (added === 0) return null;
+    const size = this.s.chordSize.get(part.groupId, now);
+    if (size === undefined || this.s.countParts.get(part.groupId) !== size) return null;
+    return this.s.parts.all(part.groupId).map((r) => [r.task_id, r.state, JSON.parse(r.result) as unknown]);
+  });
+
+  async chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null> {
+    this.check();
+    return this.partTx(part, Date.now());
+  }
+
+  private readonly dropTx = this.immediate((groupId: string) => {
+    this.s.dropChord.run(groupId);
+    this.s.dropParts.run(groupId);
+  });
+
+  async chordCleanup(groupId: string): Promise<void> {
+    this.check();
+    this.dropTx(groupId);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const set of this.waiters.values()) for (const w of set) w.reject(new Error('result backend closed'));
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.handle.release();
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The in-process broker (`memory://` or `memory://<name>`): the broker contract (broker.ts) for single-process use
+ * and for users' own tests, with the same semantics as redis:// and sqlite:// — priority bands, FIFO, batch
+ * reservations with leases, renewal and recovery, requeue to the front marked redelivered, ETA parking, dead
+ * letters (also for messages whose delivery tag cannot be read), purge, worker heartbeats and a beat store. Nothing survives the process.
+ *
+ * Waiting: a reserve() with nothing ready listens to the store (store.ts) and tries again after every change,
+ * so a publish from anywhere in the process is taken on the next turn of the event loop; interrupt() ends it.
+ * State: see store.ts.
+ */
+import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
+import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { markRedelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from './envelope.ts';
+import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
+import { memoryBeatStore } from './beat-store.ts';
+
+const RECOVER_BATCH = 500;
+const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
+
+export class MemoryBroker implements Broker {
+  readonly displayUrl: string;
+  private readonly store: MemoryStore;
+  private readonly waits = new Set<() => void>();
+  private closed = false;
+
+  constructor(url: string, private readonly options: BrokerOptions) {
+    this.displayUrl = url;
+    this.store = memoryStore(url);
+  }
+
+  private check(): void {
+    if (this.closed) throw new CeleriacError(ErrorCode.Closed, `broker ${this.displayUrl} is closed`);
+  }
+
+  private get leaseMs(): number {
+    return this.options.leaseTimeout * 1000;
+  }
+
+  async declareQueues(queues: string[]): Promise<void> {
+    for (const q of queues) this.store.band(q, 0);
+  }
+
+  async publish(messages: OutgoingMessage[]): Promise<void> {
+    this.check();
+    const now = Date.now();
+    for (const m of messages) {
+      const stored = { queue: m.queue, band: priorityBand(m.priority), raw: m.raw };
+      if (m.dueAt && m.dueAt > now) this.store.parked.push({ ...stored, dueAt: Math.round(m.dueAt) });
+      else this.store.pushBack(stored);
+    }
+    if (messages.length > 0) this.store.changed();
+  }
+
+  private reserveOnce(queues: string[], max: number): ReserveResult {
+    const out = empty();
+    const now = Date.now();
+    let n = 0;
+    for (const band of PRIORITY_BANDS) {
+      for (const queue of queues) {
+        const list = this.store.band(queue, band);
+        while (n < max && list.length > 0) {
+          const m = list.shift()!;
+          n++;
+          const read = readDeliveryTag(m.raw);
+          if (read.tag !== undefined) {
+            this.store.reserved.set(read.tag, { message: m, leaseUntil: now + this.leaseMs, reservedAt: now });
+            out.deliveries.push({ tag: read.tag, raw: m.raw, queue });
+          } else {
+            this.addDeadLetter(read.reason, queue, m.raw, now);
+            out.rejected.push({ raw: m.raw, queue, reason: read.reason });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
+    this.check();
+    const first = this.reserveOnce(queues, max);
+    if (first.deliveries.length > 0 || first.rejected.length > 0 || waitMs <= 0) return first;
+    return new Promise<ReserveResult>((resolve) => {
+      let done = false;
+      const finish = (r: ReserveResult) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        unsubscribe();
+        this.waits.delete(stop);
+        resolve(r);
+      };
+      const stop = () => finish(empty());
+      const unsubscribe = this.store.subscribe(() => {
+        if (done) return;
+        if (this.closed) return stop();
+        const r = this.reserveOnce(queues, max);
+        if (r.deliveries.length > 0 || r.rejected.length > 0) finish(r);
+      });
+      const timer = setTimeout(stop, waitMs);
+      this.waits.add(stop);
+    });
+  }
+
+  async ack(tags: string[]): Promise<void> {
+    this.check();
+    for (const t of tags) this.store.reserved.delete(t);
+  }
+
+  async renew(tags: string[]): Promise<void> {
+    this.check();
+    const until = Date.now() + this.leaseMs;
+    for (const t of tags) {
+      const r = this.store.reserved.get(t);
+      if (r) r.leaseUntil = until;
+    }
+  }
+
+  /** End these reservations and put their messages in front, marked redelivered; returns how many. */
+  private restore(tags: string[]): number {
+    const back: StoredMessage[] = [];
+    for (const t of tags) {
+      const r = this.store.reserved.get(t);
+      if (!r) continue;
+      this.store.reserved.delete(t);
+      back.push({ ...r.message, raw: markRedelivered(r.message.raw) });
+    }
+    this.store.pushFront(back);
+    if (back.length > 0) this.store.changed();
+    return back.length;
+  }
+
+  async requeue(deliveries: Delivery[]): Promise<void> {
+    this.check();
+    this.restore(deliveries.map((d) => d.tag));
+  }
+
+  async recover(): Promise<number> {
+    this.check();
+    const now = Date.now();
+    const expired = [...this.store.reserved]
+      .filter(([, r]) => r.leaseUntil <= now)
+      .sort(([, a], [, b]) => a.reservedAt - b.reservedAt)
+      .slice(0, RECOVER_BATCH);
+    return this.restore(expired.map(([tag]) => tag));
+  }
+
+  private addDeadLetter(reason: string, queue: string, raw: string, now = Date.now()): void {
+    this.store.deadLetters(this.options.deadLetterQueue).unshift({ reason, queue, raw, at: new Date(now).toISOString() });
+  }
+
+  async deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    this.check();
+    this.store.reserved.delete(delivery.tag);
+    this.addDeadLetter(reason, delivery.queue, delivery.raw);
+  }
+
+  async deadLetters(limit = 100): Promise<DeadLetter[]> {
+    this.check();
+    return this.store.deadLetters(this.options.deadLetterQueue).slice(0, limit).map((d) => ({ ...d }));
+  }
+
+  async purge(queues: string[]): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const q of new Set(queues)) {
+      for (const band of PRIORITY_BANDS) n += this.store.band(q, band).splice(0).length;
+    }
+    return n;
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const band of PRIORITY_BANDS) n += this.store.band(queue, band).length;
+    return n;
+  }
+
+  async defer(delivery: Delivery, dueAt: number): Promise<void> {
+    this.check();
+    const r = this.store.reserved.get(delivery.tag);
+    if (!r) return;
+    this.store.reserved.delete(delivery.tag);
+    this.store.parked.push({ ...r.message, dueAt: Math.round(dueAt) });
+  }
+
+  async promoteDue(limit = 1000): Promise<{ moved: number; nextDueAt: number | null }> {
+    this.check();
+    const now = Date.now();
+    const due = this.store.parked.filter((p) => p.dueAt <= now).sort((a, b) => a.dueAt - b.dueAt).slice(0, limit);
+    if (due.length > 0) {
+      const moving = new Set(due);
+      this.store.parked = this.store.parked.filter((p) => !moving.has(p));
+      this.store.pushFront(due.map(({ queue, band, raw }) => ({ queue, band, raw })));
+      this.store.changed();
+    }
+    const next = this.store.parked.reduce<number | null>((min, p) => (min === null || p.dueAt < min ? p.dueAt : min), null);
+    return { moved: due.length, nextDueAt: next };
+  }
+
+  async heartbeat(instance: string, ttlMs: number): Promise<void> {
+    this.check();
+    this.store.workers.set(instance, Date.now() + Math.round(ttlMs));
+  }
+
+  /** The last worker out puts every parked message back (the same rule as redis/lua/leave.lua). */
+  async leave(instance: string): Promise<{ othersAlive: number; unparked: number }> {
+    this.check();
+    const now = Date.now();
+    this.store.workers.delete(instance);
+    for (const [id, until] of [...this.store.workers]) if (until <= now) this.store.workers.delete(id);
+    if (this.store.workers.size > 0) return { othersAlive: this.store.workers.size, unparked: 0 };
+    const parked = this.store.parked.sort((a, b) => a.dueAt - b.dueAt);
+    this.store.parked = [];
+    this.store.pushFront(parked.map(({ queue, band, raw }) => ({ queue, band, raw })));
+    if (parked.length > 0) this.store.changed();
+    return { othersAlive: 0, unparked: parked.length };
+  }
+
+  beatStore(name: string): BeatStore {
+    return memoryBeatStore(this.store, name, (m) => {
+      this.store.pushBack({ queue: m.queue, band: priorityBand(m.priority), raw: m.raw });
+      this.store.changed();
+    });
+  }
+
+  interrupt(): void {
+    for (const stop of [...this.waits]) stop();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.interrupt();
+  }
+}

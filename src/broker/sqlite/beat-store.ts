@@ -1,0 +1,56 @@
+/**
+ * Beat's coordination store on SQLite (see BeatStore in broker.ts): a leader lock with a lease and per-entry last
+ * runs, with fire() = check lock + check last run + record run + enqueue message in one IMMEDIATE transaction,
+ * so any number of beat processes on one file send each tick once (the same steps as redis/lua/beat-fire.lua).
+ * Tables touched: celeriac_beat_locks, celeriac_beat_runs, celeriac_messages and celeriac_counters (the send).
+ */
+import type { BeatStore, OutgoingMessage } from '../broker.ts';
+import type { Db } from './database.ts';
+import type { BrokerStatements } from './schema.ts';
+
+export function sqliteBeatStore(
+  db: Db,
+  s: BrokerStatements,
+  app: string,
+  enqueue: (m: OutgoingMessage) => void,
+  changed: () => void,
+): BeatStore {
+  const holds = (owner: string, now: number) => {
+    const lock = s.lockHolder.get(app);
+    return lock !== undefined && lock.owner === owner && lock.expires_at > now;
+  };
+
+  const acquire = db.transaction((owner: string, ttlMs: number, now: number) => {
+    const lock = s.lockHolder.get(app);
+    if (lock && lock.owner !== owner && lock.expires_at > now) return false;
+    s.setLock.run(app, owner, now + Math.round(ttlMs));
+    return true;
+  });
+
+  const fire = db.transaction(
+    (owner: string, entry: string, expected: number | null, runAt: number, m: OutgoingMessage, now: number) => {
+      if (!holds(owner, now)) return false;
+      const last = s.lastRun.get(app, entry) as number | undefined;
+      if ((last ?? null) !== expected) return false;
+      s.setLastRun.run(app, entry, Math.round(runAt));
+      enqueue(m);
+      return true;
+    },
+  );
+
+  return {
+    acquire: async (owner, ttlMs) => acquire.immediate(owner, ttlMs, Date.now()),
+    release: async (owner) => {
+      s.unlock.run(app, owner);
+    },
+    lastRuns: async () => new Map(s.lastRuns.all(app).map((r) => [r.entry, Number(r.last_run)])),
+    fire: async (owner, entry, expected, runAt, message) => {
+      const sent = fire.immediate(owner, entry, expected === null ? null : Math.round(expected), runAt, message, Date.now());
+      if (sent) changed();
+      return sent;
+    },
+    prune: async (keep) => {
+      s.pruneRuns.run(app, JSON.stringify(keep));
+    },
+  };
+}

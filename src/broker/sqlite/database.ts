@@ -1,0 +1,114 @@
+/**
+ * sqlite:// URLs and the one connection per database file per process that the SQLite broker and the SQLite result
+ * backend share (the backend imports this module: layering downward, not a sibling implementation).
+ *
+ * URLs: `sqlite://<relative path>` (`sqlite://.celeriac/celeriac.db`, relative to the working directory),
+ * `sqlite:///<relative path>` (SQLAlchemy's spelling of the same) and `sqlite:////<absolute path>`.
+ * The parent directory is created on first use.
+ *
+ * Invariants:
+ * - One better-sqlite3 connection per resolved file per process, reference-counted: the broker and backend of an
+ *   app (and several apps in one process) share it and its change feed; it closes with its last user.
+ * - WAL journal (readers never block the writer), synchronous=NORMAL, a busy timeout so several processes take
+ *   turns at the write lock instead of failing; every write is one IMMEDIATE transaction (callers' duty).
+ * - Tables touched: none here; each user creates its own (broker: schema.ts; backend: its own schema).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { ChangeFeed } from './notify.ts';
+
+export type Db = Database.Database;
+
+/** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 10_000;
+
+export interface SharedDatabase {
+  readonly file: string;
+  readonly db: Db;
+  /** Wakes waiters when this process or another one commits to the file. */
+  readonly feed: ChangeFeed;
+  /** Give up this reference; the connection closes with the last one. */
+  release(): void;
+}
+
+/** The file a sqlite:// URL names, resolved against the working directory. */
+export function sqlitePathFromUrl(url: string): string {
+  const m = /^sqlite:\/\/(.*)$/i.exec(url);
+  if (!m) throw new CeleriacError(ErrorCode.BadUrl, `not a SQLite URL: "${url}" (expected sqlite://path/to/file.db)`);
+  let path = m[1].replace(/[?#].*$/, '');
+  if (path.startsWith('//')) path = path.slice(1); // sqlite:////abs/path.db
+  else if (path.startsWith('/')) path = path.slice(1); // sqlite:///relative.db (SQLAlchemy)
+  if (path === '' || path.endsWith('/')) {
+    throw new CeleriacError(ErrorCode.BadUrl,
+      `SQLite URL "${url}" names no file (expected e.g. sqlite://.celeriac/celeriac.db or sqlite:////var/lib/app.db)`);
+  }
+  return isAbsolute(path) ? resolve(path) : resolve(process.cwd(), path);
+}
+
+/** A SQLite failure (locked past the busy timeout, disk full, not a database…) as one clear error naming the file. */
+export function sqliteFailure(file: string, what: string, err: unknown): unknown {
+  if (err instanceof CeleriacError || !(err instanceof Error)) return err;
+  return new CeleriacError(ErrorCode.Connection, `cannot ${what} SQLite database ${file} (${err.message})`, { cause: err });
+}
+
+interface Entry {
+  db: Db;
+  feed: ChangeFeed;
+  refs: number;
+}
+
+const open = new Map<string, Entry>();
+
+function connect(file: string): Db {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // keep the -wal file from staying large after a burst
+    db.pragma('journal_size_limit = 67108864');
+    return db;
+  } catch (err) {
+    throw new CeleriacError(ErrorCode.Connection, `cannot open SQLite database ${file} (${(err as Error).message})`,
+      { cause: err });
+  }
+}
+
+/** A handle on `entry` whose release() counts once, however often its user calls it. */
+function handle(file: string, entry: Entry, onLast: () => void): SharedDatabase {
+  entry.refs++;
+  let released = false;
+  return {
+    file,
+    db: entry.db,
+    feed: entry.feed,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--entry.refs > 0) return;
+      onLast();
+      entry.feed.close();
+      entry.db.close();
+    },
+  };
+}
+
+/** The process's shared connection to `file` (opened on first use). */
+export function openDatabase(file: string): SharedDatabase {
+  let entry = open.get(file);
+  if (!entry) {
+    const db = connect(file);
+    entry = { db, feed: new ChangeFeed(db, file), refs: 0 };
+    open.set(file, entry);
+  }
+  return handle(file, entry, () => open.delete(file));
+}
+
+/** A connection of its own, not shared with the rest of the process (tests use it as "another process"). */
+export function openPrivateDatabase(file: string): SharedDatabase {
+  const db = connect(file);
+  return handle(file, { db, feed: new ChangeFeed(db, file), refs: 0 }, () => {});
+}

@@ -1,0 +1,119 @@
+/**
+ * The SQLite broker's tables and its prepared statements. One row per message, whatever its state:
+ *
+ *   celeriac_messages      id, queue, band (kombu priority step 0/3/6/9), seq (order within queue+band), state,
+ *                          raw (the envelope), tag (delivery tag while reserved), lease_until / reserved_at (ms,
+ *                          while reserved), due_at (ms, while parked)
+ *       state 'ready'     waiting in its queue: served by band, then seq (lowest first)
+ *       state 'reserved'  held by a consumer until acked, requeued, dead-lettered, deferred, or its lease runs out
+ *       state 'parked'    an ETA message (defer, or publish with dueAt) until promoteDue() makes it ready
+ *   celeriac_counters      'seq': the last seq handed to a published message (publishes go to the back)
+ *   celeriac_dead_letters  list (the dead-letter queue's name), reason, queue, raw, at (ISO): messages set aside
+ *   celeriac_workers       instance -> alive_until (ms): live celeriac workers (heartbeat / leave)
+ *   celeriac_beat_locks    app -> owner, expires_at (ms): beat's leader lock
+ *   celeriac_beat_runs     (app, entry) -> last_run (ms)
+ *
+ * Invariants: every ready seq is at most the counter, so a publish (counter + 1) lands behind everything waiting,
+ * and a message put back takes MIN(seq) - 1 of its queue and band, landing in front. The partial indexes match the
+ * WHERE clauses below exactly (SQLite uses a partial index only when the query implies its condition).
+ */
+import type { Db } from './database.ts';
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS celeriac_messages (
+  id INTEGER PRIMARY KEY,
+  queue TEXT NOT NULL,
+  band INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('ready', 'reserved', 'parked')),
+  raw TEXT NOT NULL,
+  tag TEXT,
+  lease_until INTEGER,
+  reserved_at INTEGER,
+  due_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS celeriac_messages_ready ON celeriac_messages (queue, band, seq) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS celeriac_messages_tag ON celeriac_messages (tag) WHERE state = 'reserved';
+CREATE INDEX IF NOT EXISTS celeriac_messages_lease ON celeriac_messages (lease_until) WHERE state = 'reserved';
+CREATE INDEX IF NOT EXISTS celeriac_messages_due ON celeriac_messages (due_at) WHERE state = 'parked';
+CREATE TABLE IF NOT EXISTS celeriac_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO celeriac_counters (name, value) VALUES ('seq', 0);
+CREATE TABLE IF NOT EXISTS celeriac_dead_letters (
+  id INTEGER PRIMARY KEY,
+  list TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  raw TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS celeriac_dead_letters_list ON celeriac_dead_letters (list, id);
+CREATE TABLE IF NOT EXISTS celeriac_workers (instance TEXT PRIMARY KEY, alive_until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS celeriac_beat_locks (app TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)
+  WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS celeriac_beat_runs (
+  app TEXT NOT NULL, entry TEXT NOT NULL, last_run INTEGER NOT NULL, PRIMARY KEY (app, entry)
+) WITHOUT ROWID;
+`;
+
+export interface MessageRow {
+  id: number;
+  queue: string;
+  band: number;
+  raw: string;
+}
+
+/** Create the tables if missing (idempotent; safe when several processes start at once). */
+export function createBrokerSchema(db: Db): void {
+  db.transaction(() => db.exec(DDL)).immediate();
+}
+
+const M = 'celeriac_messages';
+const BACK_TO_READY = `state = 'ready', tag = NULL, lease_until = NULL, reserved_at = NULL, due_at = NULL`;
+
+export function brokerStatements(db: Db) {
+  const p = <R = unknown>(sql: string) => db.prepare<unknown[], R>(sql);
+  return {
+    bumpSeq: p<{ value: number }>(`UPDATE celeriac_counters SET value = value + ? WHERE name = 'seq' RETURNING value`),
+    insertReady: p(`INSERT INTO ${M} (queue, band, seq, state, raw) VALUES (?, ?, ?, 'ready', ?)`),
+    insertParked: p(`INSERT INTO ${M} (queue, band, seq, state, raw, due_at) VALUES (?, ?, 0, 'parked', ?, ?)`),
+    anyReady: p(`SELECT 1 FROM ${M} WHERE state = 'ready' AND queue = ? LIMIT 1`).pluck(),
+    nextReady: p<MessageRow>(`SELECT id, queue, band, raw FROM ${M} WHERE state = 'ready' AND queue = ? AND band = ?
+      ORDER BY seq LIMIT ?`),
+    markReserved: p(`UPDATE ${M} SET state = 'reserved', tag = ?, lease_until = ?, reserved_at = ? WHERE id = ?`),
+    deleteRow: p(`DELETE FROM ${M} WHERE id = ?`),
+    ack: p(`DELETE FROM ${M} WHERE state = 'reserved' AND tag IN (SELECT value FROM json_each(?))`),
+    renew: p(`UPDATE ${M} SET lease_until = ? WHERE state = 'reserved' AND tag IN (SELECT value FROM json_each(?))`),
+    reservedByTag: p<MessageRow>(`SELECT id, queue, band, raw FROM ${M} WHERE state = 'reserved' AND tag = ? ORDER BY id`),
+    frontSeq: p<number | null>(`SELECT MIN(seq) FROM ${M} WHERE state = 'ready' AND queue = ? AND band = ?`).pluck(),
+    putBack: p(`UPDATE ${M} SET ${BACK_TO_READY}, seq = ?, raw = ? WHERE id = ?`),
+    anyExpired: p(`SELECT 1 FROM ${M} WHERE state = 'reserved' AND lease_until <= ? LIMIT 1`).pluck(),
+    expired: p<MessageRow>(`SELECT id, queue, band, raw FROM ${M} WHERE state = 'reserved' AND lease_until <= ?
+      ORDER BY reserved_at, id LIMIT ?`),
+    park: p(`UPDATE ${M} SET state = 'parked', due_at = ?, tag = NULL, lease_until = NULL, reserved_at = NULL
+      WHERE state = 'reserved' AND tag = ?`),
+    nextDue: p<number | null>(`SELECT MIN(due_at) FROM ${M} WHERE state = 'parked'`).pluck(),
+    due: p<MessageRow>(`SELECT id, queue, band, raw FROM ${M} WHERE state = 'parked' AND due_at <= ?
+      ORDER BY due_at, id LIMIT ?`),
+    allParked: p<MessageRow>(`SELECT id, queue, band, raw FROM ${M} WHERE state = 'parked' ORDER BY due_at, id`),
+    heartbeat: p(`INSERT INTO celeriac_workers (instance, alive_until) VALUES (?, ?)
+      ON CONFLICT (instance) DO UPDATE SET alive_until = excluded.alive_until`),
+    leave: p(`DELETE FROM celeriac_workers WHERE instance = ? OR alive_until <= ?`),
+    workersAlive: p<number>(`SELECT COUNT(*) FROM celeriac_workers`).pluck(),
+    purge: p(`DELETE FROM ${M} WHERE state = 'ready' AND queue = ?`),
+    queueLength: p<number>(`SELECT COUNT(*) FROM ${M} WHERE state = 'ready' AND queue = ?`).pluck(),
+    addDeadLetter: p(`INSERT INTO celeriac_dead_letters (list, reason, queue, raw, at) VALUES (?, ?, ?, ?, ?)`),
+    deadLetters: p<{ reason: string; queue: string; raw: string; at: string }>(
+      `SELECT reason, queue, raw, at FROM celeriac_dead_letters WHERE list = ? ORDER BY id DESC LIMIT ?`),
+    lockHolder: p<{ owner: string; expires_at: number }>(`SELECT owner, expires_at FROM celeriac_beat_locks WHERE app = ?`),
+    setLock: p(`INSERT INTO celeriac_beat_locks (app, owner, expires_at) VALUES (?, ?, ?)
+      ON CONFLICT (app) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`),
+    unlock: p(`DELETE FROM celeriac_beat_locks WHERE app = ? AND owner = ?`),
+    lastRuns: p<{ entry: string; last_run: number }>(`SELECT entry, last_run FROM celeriac_beat_runs WHERE app = ?`),
+    lastRun: p<number>(`SELECT last_run FROM celeriac_beat_runs WHERE app = ? AND entry = ?`).pluck(),
+    setLastRun: p(`INSERT INTO celeriac_beat_runs (app, entry, last_run) VALUES (?, ?, ?)
+      ON CONFLICT (app, entry) DO UPDATE SET last_run = excluded.last_run`),
+    pruneRuns: p(`DELETE FROM celeriac_beat_runs WHERE app = ? AND entry NOT IN (SELECT value FROM json_each(?))`),
+  };
+}
+
+export type BrokerStatements = ReturnType<typeof brokerStatements>;

@@ -1,0 +1,304 @@
+/**
+ * The SQLite broker (`sqlite://<path>`): the broker contract (broker.ts) in one file that several processes on one
+ * machine share. Features: priority bands and FIFO like kombu on Redis, batch reservations with leases, renewal and
+ * recovery, requeue to the front, ETA parking, dead letters, purge, worker heartbeats, beat store. No visibility
+ * timeout of its own: every reservation here has a lease (only celeriac workers consume a SQLite file).
+ *
+ * Semantics are those of the Redis scripts (redis/lua/*.lua), each operation one IMMEDIATE transaction:
+ * - reserve: band-major over the given queues (band 0 of every queue, then band 3, …; the caller's queue order
+ *   within a band; lowest seq first), each row marked reserved with its delivery tag and a lease; a row whose tag
+ *   cannot be read is moved to the dead letters and reported as rejected (reserve-one.lua).
+ * - requeue / recover / promote put rows at the front of their queue and band (MIN(seq) - 1), the first of a batch
+ *   frontmost; requeue and recover mark them redelivered (restore.lua).
+ * - Waiting: when nothing is ready, reserve() listens to the file's change feed (notify.ts) and tries again on every
+ *   commit, so a message published by any process is taken within milliseconds; interrupt() ends the wait.
+ * Tables: see schema.ts.
+ */
+import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
+import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase } from './database.ts';
+import { brokerStatements, createBrokerSchema, type BrokerStatements, type MessageRow } from './schema.ts';
+import { markRedelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from './envelope.ts';
+import { sqliteBeatStore } from './beat-store.ts';
+
+const RECOVER_BATCH = 500;
+const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
+
+export interface SqliteBrokerOptions {
+  /** Open a connection of its own instead of sharing the process's (tests use it as a second process). */
+  privateConnection?: boolean;
+}
+
+export class SqliteBroker implements Broker {
+  readonly displayUrl: string;
+  private readonly handle: SharedDatabase;
+  private readonly db: Db;
+  private readonly s: BrokerStatements;
+  /** Pending waits of reserve(); calling one ends that wait with nothing. */
+  private readonly waits = new Set<() => void>();
+  private closed = false;
+
+  constructor(url: string, private readonly options: BrokerOptions, o: SqliteBrokerOptions = {}) {
+    this.displayUrl = url;
+    const file = sqlitePathFromUrl(url);
+    this.handle = o.privateConnection ? openPrivateDatabase(file) : openDatabase(file);
+    this.db = this.handle.db;
+    try {
+      createBrokerSchema(this.db);
+      this.s = brokerStatements(this.db);
+    } catch (err) {
+      this.handle.release();
+      throw new CeleriacError(ErrorCode.Connection, `cannot prepare SQLite broker in ${file} (${(err as Error).message})`,
+        { cause: err });
+    }
+  }
+
+  private check(): void {
+    if (this.closed) throw new CeleriacError(ErrorCode.Closed, `broker ${this.displayUrl} is closed`);
+  }
+
+  private changed(): void {
+    this.handle.feed.changed();
+  }
+
+  async declareQueues(_queues: string[]): Promise<void> {
+    // queues exist by their messages; there are no bindings to record
+  }
+
+  /** Insert messages (inside a caller's transaction): ready at the back of their bands, or parked until dueAt. */
+  private enqueue(messages: OutgoingMessage[], now: number): void {
+    const parked = (m: OutgoingMessage) => m.dueAt !== undefined && m.dueAt > now;
+    const ready = messages.filter((m) => !parked(m)).length;
+    let seq = ready > 0 ? this.s.bumpSeq.get(ready)!.value - ready : 0;
+    for (const m of messages) {
+      const band = priorityBand(m.priority);
+      if (parked(m)) this.s.insertParked.run(m.queue, band, m.raw, Math.round(m.dueAt!));
+      else this.s.insertReady.run(m.queue, band, ++seq, m.raw);
+    }
+  }
+
+  private readonly publishTx = this.immediate((messages: OutgoingMessage[], now: number) => this.enqueue(messages, now));
+
+  async publish(messages: OutgoingMessage[]): Promise<void> {
+    this.check();
+    if (messages.length === 0) return;
+    try {
+      this.publishTx(messages, Date.now());
+    } catch (err) {
+      throw sqliteFailure(this.handle.file, 'publish to', err);
+    }
+    this.changed();
+  }
+
+  /** Put a row back at the front of its queue and band (inside a caller's transaction). */
+  private toFront(row: MessageRow, raw: string): void {
+    const min = this.s.frontSeq.get(row.queue, row.band);
+    this.s.putBack.run(min === null || min === undefined ? 0 : min - 1, raw, row.id);
+  }
+
+  private readonly reserveTx = this.immediate((queues: string[], max: number, now: number): ReserveResult => {
+    const out = empty();
+    const leaseUntil = now + this.options.leaseTimeout * 1000;
+    const at = new Date(now).toISOString();
+    let n = 0;
+    for (const band of PRIORITY_BANDS) {
+      for (const queue of queues) {
+        if (n >= max) return out;
+        for (const row of this.s.nextReady.all(queue, band, max - n)) {
+          n++;
+          const read = readDeliveryTag(row.raw);
+          if (read.tag !== undefined) {
+            this.s.markReserved.run(read.tag, leaseUntil, now, row.id);
+            out.deliveries.push({ tag: read.tag, raw: row.raw, queue });
+          } else {
+            this.s.deleteRow.run(row.id);
+            this.s.addDeadLetter.run(this.options.deadLetterQueue, read.reason, queue, row.raw, at);
+            out.rejected.push({ raw: row.raw, queue, reason: read.reason });
+          }
+        }
+      }
+    }
+    return out;
+  });
+
+  /** An IMMEDIATE transaction, built on first use (class fields run before the constructor opens the database). */
+  private immediate<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    let tx: ((...args: A) => R) | null = null;
+    return (...args: A) => {
+      tx ??= this.db.transaction(fn).immediate as unknown as (...args: A) => R;
+      return tx(...args);
+    };
+  }
+
+  /** One attempt: a cheap read first, so an empty queue never takes the write lock. */
+  private reserveOnce(queues: string[], max: number): ReserveResult {
+    try {
+      if (max <= 0 || !queues.some((q) => this.s.anyReady.get(q) !== undefined)) return empty();
+      return this.reserveTx(queues, max, Date.now());
+    } catch (err) {
+      throw sqliteFailure(this.handle.file, 'reserve from', err);
+    }
+  }
+
+  async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
+    this.check();
+    if (waitMs <= 0) return this.reserveOnce(queues, max);
+    return new Promise<ReserveResult>((resolve, reject) => {
+      let done = false;
+      const finish = (r: ReserveResult | Error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        unsubscribe();
+        this.waits.delete(stop);
+        if (r instanceof Error) reject(r);
+        else resolve(r);
+      };
+      const stop = () => finish(empty());
+      const attempt = () => {
+        if (done) return;
+        if (this.closed) return finish(empty());
+        try {
+          const r = this.reserveOnce(queues, max);
+          if (r.deliveries.length > 0 || r.rejected.length > 0) finish(r);
+        } catch (err) {
+          finish(err as Error);
+        }
+      };
+      // listen first, then look: a commit in between wakes us again instead of being missed
+      const unsubscribe = this.handle.feed.subscribe(attempt);
+      const timer = setTimeout(stop, waitMs);
+      this.waits.add(stop);
+      attempt();
+    });
+  }
+
+  async ack(tags: string[]): Promise<void> {
+    this.check();
+    if (tags.length > 0) this.s.ack.run(JSON.stringify(tags));
+  }
+
+  async renew(tags: string[]): Promise<void> {
+    this.check();
+    if (tags.length > 0) this.s.renew.run(Date.now() + this.options.leaseTimeout * 1000, JSON.stringify(tags));
+  }
+
+  private readonly requeueTx = this.immediate((tags: string[]): number => {
+    let n = 0;
+    // the first of the batch ends up frontmost
+    for (const tag of [...tags].reverse()) {
+      for (const row of this.s.reservedByTag.all(tag).reverse()) {
+        this.toFront(row, markRedelivered(row.raw));
+        n++;
+      }
+    }
+    return n;
+  });
+
+  async requeue(deliveries: Delivery[]): Promise<void> {
+    this.check();
+    if (deliveries.length === 0) return;
+    if (this.requeueTx(deliveries.map((d) => d.tag)) > 0) this.changed();
+  }
+
+  private readonly recoverTx = this.immediate((now: number): number => {
+    const rows = this.s.expired.all(now, RECOVER_BATCH);
+    for (const row of [...rows].reverse()) this.toFront(row, markRedelivered(row.raw));
+    return rows.length;
+  });
+
+  async recover(): Promise<number> {
+    this.check();
+    const now = Date.now();
+    if (this.s.anyExpired.get(now) === undefined) return 0;
+    const n = this.recoverTx(now);
+    if (n > 0) this.changed();
+    return n;
+  }
+
+  private readonly deadLetterTx = this.immediate((d: Delivery, reason: string, at: string) => {
+    for (const row of this.s.reservedByTag.all(d.tag)) this.s.deleteRow.run(row.id);
+    this.s.addDeadLetter.run(this.options.deadLetterQueue, reason, d.queue, d.raw, at);
+  });
+
+  async deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    this.check();
+    this.deadLetterTx(delivery, reason, new Date().toISOString());
+  }
+
+  async deadLetters(limit = 100): Promise<DeadLetter[]> {
+    this.check();
+    return this.s.deadLetters.all(this.options.deadLetterQueue, limit).map((r) => ({ ...r }));
+  }
+
+  private readonly purgeTx = this.immediate((queues: string[]): number =>
+    queues.reduce((sum, q) => sum + this.s.purge.run(q).changes, 0));
+
+  async purge(queues: string[]): Promise<number> {
+    this.check();
+    return this.purgeTx([...new Set(queues)]);
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    this.check();
+    return Number(this.s.queueLength.get(queue) ?? 0);
+  }
+
+  async defer(delivery: Delivery, dueAt: number): Promise<void> {
+    this.check();
+    this.s.park.run(Math.round(dueAt), delivery.tag);
+  }
+
+  private readonly promoteTx = this.immediate((now: number, limit: number): number => {
+    const rows = this.s.due.all(now, limit);
+    for (const row of [...rows].reverse()) this.toFront(row, row.raw);
+    return rows.length;
+  });
+
+  async promoteDue(limit = 1000): Promise<{ moved: number; nextDueAt: number | null }> {
+    this.check();
+    const now = Date.now();
+    const first = this.s.nextDue.get();
+    if (first === null || first === undefined || first > now) return { moved: 0, nextDueAt: first ?? null };
+    const moved = this.promoteTx(now, limit);
+    if (moved > 0) this.changed();
+    return { moved, nextDueAt: this.s.nextDue.get() ?? null };
+  }
+
+  async heartbeat(instance: string, ttlMs: number): Promise<void> {
+    this.check();
+    this.s.heartbeat.run(instance, Date.now() + Math.round(ttlMs));
+  }
+
+  /** The last worker out puts every parked message back (the same rule as redis/lua/leave.lua). */
+  private readonly leaveTx = this.immediate((instance: string, now: number) => {
+    this.s.leave.run(instance, now);
+    const othersAlive = Number(this.s.workersAlive.get());
+    if (othersAlive > 0) return { othersAlive, unparked: 0 };
+    const rows = this.s.allParked.all();
+    for (const row of [...rows].reverse()) this.toFront(row, row.raw);
+    return { othersAlive: 0, unparked: rows.length };
+  });
+
+  async leave(instance: string): Promise<{ othersAlive: number; unparked: number }> {
+    this.check();
+    const r = this.leaveTx(instance, Date.now());
+    if (r.unparked > 0) this.changed();
+    return r;
+  }
+
+  beatStore(name: string): BeatStore {
+    return sqliteBeatStore(this.db, this.s, name, (m) => this.enqueue([m], Date.now()), () => this.changed());
+  }
+
+  interrupt(): void {
+    for (const stop of [...this.waits]) stop();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.interrupt();
+    this.handle.release();
+  }
+}
