@@ -8,7 +8,9 @@
  * 2. Records expire after `resultExpires` seconds (never when it is null or 0).
  * 3. wait() does not poll: it resolves as soon as a ready record (SUCCESS, FAILURE, REVOKED) is stored, including one
  *    stored before the call, and rejects with a TimeoutError when `timeoutMs` passes first.
- * 4. The chord counter counts each header part once, however often the part is stored.
+ * 4. The chord counter counts each header part once, however often the part is stored. Until chordCleanup(), every
+ *    call that finds the header complete gets the parts: a redelivered last part can still publish a body whose first
+ *    completer died before sending it (the body is at-least-once, like any task).
  */
 import type { ResultMeta } from '../protocol/index.ts';
 
@@ -36,8 +38,8 @@ export interface ResultBackend {
   /** Record the header size of a chord before its parts are published. */
   setChordSize(groupId: string, size: number): Promise<void>;
   /**
-   * Add a finished header part; when it is the last one, returns every part's [state, result] in header order
-   * (exactly one caller gets them), otherwise null.
+   * Add a finished header part; when the header is complete, returns every part's [task id, state, result] in header
+   * order, otherwise null.
    */
   chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null>;
   /** Drop a completed chord's bookkeeping. */

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CeleriacError, ErrorCode } from '../shared/errors.ts';
 import { createLogger, parseLogLevel, type LogLevel } from '../shared/logger.ts';
 import { Celeriac } from '../app/app.ts';
@@ -176,7 +176,8 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .option('-A, --app <module>', 'app module or package exporting `app` (.ts or .js)')
     .option('-b, --broker <url>', 'broker URL (overrides the app and CELERIAC_BROKER_URL)')
-    .option('--backend, --result-backend <url>', 'result backend URL (overrides the app and CELERIAC_RESULT_BACKEND)')
+    .option('--backend <url>', 'result backend URL (overrides the app and CELERIAC_RESULT_BACKEND)')
+    .addOption(new Option('--result-backend <url>', 'Celery\'s name for --backend').hideHelp())
     .option('-l, --loglevel <level>', 'debug, info, warning, error or critical', (v) => {
       try {
         return parseLogLevel(v);
@@ -187,7 +188,11 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride();
 
-  const globals = () => program.opts<GlobalOptions>();
+  const globals = (): GlobalOptions => {
+    const o = program.opts<GlobalOptions & { resultBackend?: string }>();
+    return { ...o, backend: o.backend ?? o.resultBackend };
+  };
+  program.hook('preAction', () => setDebug(globals().loglevel === 'debug'));
 
   program.command('worker')
     .description('start a worker (the notes\' `celery -A pkg worker -l info`)')
@@ -231,7 +236,6 @@ export function buildProgram(): Command {
 
 export async function main(argv = process.argv): Promise<void> {
   const program = buildProgram();
-  setDebug(argv.includes('debug'));
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -118,23 +118,26 @@ export function encodeBody(body: unknown): string {
 }
 
 /**
- * Same effect as kombu's restore: both flags are set, the delivery tag and everything else stay as they are.
- * Like kombu, a message without delivery_info only gets the header flag; we never invent routing.
+ * What a message looks like when it goes back to its queue: headers.redelivered and delivery_info.redelivered set,
+ * as kombu restores it. With `newTag`, properties.delivery_tag is replaced too, so a late ack from the reservation
+ * that lost the message cannot end the new one. Input that is not an envelope object comes back unchanged:
+ * it is dead-lettered when a worker reserves it again.
  */
-export function markRedelivered(raw: string): string {
+export function markRedelivered(raw: string, newTag?: string): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
-  } catch (err) {
-    throw new MalformedMessageError(`envelope is not JSON (${(err as Error).message})`);
+  } catch {
+    return raw;
   }
-  if (!isPlainObject(parsed)) throw new MalformedMessageError('envelope is not a JSON object');
+  if (!isPlainObject(parsed)) return raw;
   if (parsed.headers === undefined || parsed.headers === null) parsed.headers = {};
-  if (!isPlainObject(parsed.headers)) {
-    throw new MalformedMessageError('headers is not an object', headerTaskId(parsed.headers));
-  }
+  if (!isPlainObject(parsed.headers)) return raw;
   parsed.headers.redelivered = true;
   const props = parsed.properties;
-  if (isPlainObject(props) && isPlainObject(props.delivery_info)) props.delivery_info.redelivered = true;
+  if (isPlainObject(props)) {
+    if (isPlainObject(props.delivery_info)) props.delivery_info.redelivered = true;
+    if (newTag !== undefined) props.delivery_tag = newTag;
+  }
   return JSON.stringify(parsed);
 }

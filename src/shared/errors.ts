@@ -112,8 +112,8 @@ export class MaxRetriesExceededError extends CeleriacError {
 }
 
 /**
- * Thrown by `this.retry()` inside a task to stop the handler; the worker has already re-published the message.
- * Handlers should `throw this.retry(...)` or let the returned promise reject with it.
+ * Returned by `this.retry()` inside a task, to be thrown: `throw this.retry({ countdown })`. When the handler ends with
+ * it, the worker re-publishes the message (same id, one more retry, an ETA) and stores RETRY.
  */
 export class RetrySignal extends CeleriacError {
   readonly countdown: number;

@@ -265,14 +265,13 @@ export class Worker extends EventEmitter {
       await this.discard(run, why);
       return;
     }
-    this.log.info(`Task ${msg.task}[${msg.id}] received`);
     const acksLate = task.options.acksLate ?? this.app.conf.taskAcksLate;
     const delay = msg.eta ? msg.eta.getTime() - Date.now() : 0;
     if (delay > HOLD_MS) {
       try {
         await this.broker.defer(d, msg.eta!.getTime());
         this.release(d.tag);
-        this.log.debug(`Task ${msg.task}[${msg.id}] parked until ${msg.eta!.toISOString()}`);
+        this.log.info(`Task ${msg.task}[${msg.id}] scheduled for ${msg.eta!.toISOString()}`);
         this.schedulePromotion(msg.eta!.getTime());
         return;
       } catch (err) {
@@ -280,6 +279,7 @@ export class Worker extends EventEmitter {
         this.log.warning(`Cannot park ${msg.task}[${msg.id}]: ${(err as Error).message}; holding it in memory`);
       }
     }
+    this.log.info(`Task ${msg.task}[${msg.id}] received`);
     if (delay > 0) {
       this.hold(run, acksLate, msg.eta!.getTime());
       if (this.wakeConsumer) this.wakeConsumer();
@@ -345,7 +345,7 @@ export class Worker extends EventEmitter {
       this.settler.ack(run.delivery.tag);
       return;
     }
-    if (!run.msg.ignoreResult) {
+    if (!run.msg.ignoreResult && this.app.tasks.get(msg.task)?.options.ignoreResult !== true) {
       this.settler.store({ taskId: run.msg.id, meta: makeResultMeta({ taskId: run.msg.id, status, result: exc, traceback: null,
         groupId: run.msg.group, parentId: run.msg.parentId }) });
     }

@@ -10,7 +10,8 @@ const contract = (name: string, run: Case['run'], only?: Case['only']) => cases.
 
 const msg = (queue: string, tag: string, priority = 0, dueAt?: number): OutgoingMessage =>
   ({ queue, priority, raw: envelope(queue, tag, priority), dueAt });
-const tags = (ds: Delivery[]) => ds.map((d) => d.tag);
+// messages are named by their task id: a message put back gets a fresh delivery tag (a stale holder cannot ack it)
+const tags = (ds: Delivery[]) => ds.map((d) => JSON.parse(d.raw).headers.id as string);
 const envOf = (d: Delivery) => JSON.parse(d.raw);
 
 async function reserveAll(b: Broker, queues: string[]): Promise<Delivery[]> {

@@ -115,8 +115,15 @@ describe('markRedelivered', () => {
     assert.equal(out.properties.delivery_info, undefined);
   });
 
-  it('refuses non-JSON input', () => {
-    malformed(() => markRedelivered('{'), /not JSON/);
-    malformed(() => markRedelivered('3'), /not a JSON object/);
+  it('gives a new delivery tag when asked, so a stale reservation cannot ack the restored message', () => {
+    const [stored] = JSON.parse(s3.unacked_hash_entry_example.value_raw);
+    const out = JSON.parse(markRedelivered(JSON.stringify(stored), 'fresh-tag'));
+    assert.equal(out.properties.delivery_tag, 'fresh-tag');
+    assert.equal(out.properties.delivery_info.redelivered, true);
+  });
+
+  it('leaves input that is not an envelope object unchanged (it is dead-lettered later)', () => {
+    assert.equal(markRedelivered('{'), '{');
+    assert.equal(markRedelivered('3'), '3');
   });
 });

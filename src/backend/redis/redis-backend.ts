@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { TimeoutError } from '../../shared/errors.ts';
+import { CeleriacError, ErrorCode, TimeoutError } from '../../shared/errors.ts';
 import { connectRedis, connectionError } from '../../broker/redis/connection.ts';
 import { maskUrl } from '../../broker/redis/url.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, resultKey, type ResultMeta } from '../../protocol/index.ts';
@@ -30,6 +30,8 @@ export class RedisBackend implements ResultBackend {
   private readonly client: Redis & Scripts;
   private subscriber: Redis | null = null;
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** One SUBSCRIBE per channel, awaited by every waiter on it (so none reads before it is subscribed). */
+  private readonly subscribing = new Map<string, Promise<unknown>>();
   private readonly ttl: number;
 
   constructor(private readonly url: string, options: BackendOptions) {
@@ -68,6 +70,12 @@ export class RedisBackend implements ResultBackend {
   private subscriberConnection(): Redis {
     if (this.subscriber) return this.subscriber;
     const sub = connectRedis(this.url, { role: 'backend-subscriber', blocking: true });
+    // records stored while the subscriber was reconnecting were published to nobody: read them again
+    let connectedOnce = false;
+    sub.on('ready', () => {
+      if (connectedOnce) void this.rereadWaited();
+      connectedOnce = true;
+    });
     sub.on('message', (channel: string, message: string) => {
       const set = this.waiters.get(channel);
       if (!set) return;
@@ -83,6 +91,13 @@ export class RedisBackend implements ResultBackend {
     });
     this.subscriber = sub;
     return sub;
+  }
+
+  private async rereadWaited(): Promise<void> {
+    for (const [channel, set] of this.waiters) {
+      const meta = await this.get(channel.slice(KEY_PREFIX.length)).catch(() => null);
+      if (meta && READY_STATES.has(meta.status)) for (const w of set) w.resolve(meta);
+    }
   }
 
   async wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
@@ -106,11 +121,17 @@ export class RedisBackend implements ResultBackend {
       s.delete(waiter);
       if (s.size === 0) {
         this.waiters.delete(channel);
+        this.subscribing.delete(channel);
         sub.unsubscribe(channel).catch(() => {});
       }
     };
     try {
-      if (set.size === 1) await sub.subscribe(channel).catch((err) => Promise.reject(connectionError(sub, err)));
+      let subscribed = this.subscribing.get(channel);
+      if (!subscribed) {
+        subscribed = sub.subscribe(channel).catch((err) => Promise.reject(connectionError(sub, err)));
+        this.subscribing.set(channel, subscribed);
+      }
+      await subscribed;
       const current = await this.get(taskId);
       if (current && READY_STATES.has(current.status)) return current;
       if (Number.isFinite(timeoutMs)) {
@@ -155,7 +176,8 @@ export class RedisBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    for (const set of this.waiters.values()) for (const w of set) w.reject(new Error('result backend closed'));
+    const closed = new CeleriacError(ErrorCode.Closed, 'the result backend was closed while waiting for a result');
+    for (const set of this.waiters.values()) for (const w of set) w.reject(closed);
     const quit = (c: Redis) => c.quit().then(() => {}, () => c.disconnect());
     await Promise.all([quit(this.client), this.subscriber ? quit(this.subscriber) : undefined]);
   }

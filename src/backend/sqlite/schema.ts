@@ -6,8 +6,8 @@
  *   celeriac_chord_parts  (group_id, task_id) -> idx (group_index; NULL sorts last), state, result JSON, expires_at
  *
  * Invariants: a row past its expires_at reads as absent and may be overwritten like an absent one; a live SUCCESS
- * row is never overwritten (the upsert's WHERE); a chord part is stored once per task id (INSERT OR IGNORE), so the
- * part that makes COUNT(*) reach the size is counted exactly once.
+ * row is never overwritten (the upsert's WHERE); a chord part is stored once per task id (INSERT OR IGNORE), so a
+ * redelivered part never inflates COUNT(*).
  */
 import type Database from 'better-sqlite3';
 

@@ -179,9 +179,8 @@ export class SqliteBackend implements ResultBackend {
   }
 
   private readonly partTx = this.immediate((part: ChordPart, now: number): Array<[string, string, unknown]> | null => {
-    const added = this.s.addPart.run(part.groupId, part.taskId, part.index, part.state,
-      JSON.stringify(part.result ?? null), this.expiresAt(now)).changes;
-    if (added === 0) return null;
+    // a redelivered part counts once (the insert is ignored), but may complete the chord again until chordCleanup()
+    this.s.addPart.run(part.groupId, part.taskId, part.index, part.state, JSON.stringify(part.result ?? null), this.expiresAt(now));
     const size = this.s.chordSize.get(part.groupId, now);
     if (size === undefined || this.s.countParts.get(part.groupId) !== size) return null;
     return this.s.parts.all(part.groupId).map((r) => [r.task_id, r.state, JSON.parse(r.result) as unknown]);

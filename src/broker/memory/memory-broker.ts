@@ -10,7 +10,7 @@
  */
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
 import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
-import { markRedelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from './envelope.ts';
+import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
 import { memoryBeatStore } from './beat-store.ts';
 
@@ -122,7 +122,7 @@ export class MemoryBroker implements Broker {
       const r = this.store.reserved.get(t);
       if (!r) continue;
       this.store.reserved.delete(t);
-      back.push({ ...r.message, raw: markRedelivered(r.message.raw) });
+      back.push({ ...r.message, raw: redelivered(r.message.raw) });
     }
     this.store.pushFront(back);
     if (back.length > 0) this.store.changed();

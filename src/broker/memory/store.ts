@@ -14,7 +14,7 @@
  * message ready, asynchronously and coalesced (they re-check, like the SQLite change feed's listeners).
  */
 import type { DeadLetter } from '../broker.ts';
-import { PRIORITY_BANDS } from './envelope.ts';
+import { PRIORITY_BANDS } from '../envelope.ts';
 
 export interface StoredMessage {
   queue: string;

@@ -10,9 +10,10 @@
  *   celeriac.workers                                zset: live celeriac worker instance -> alive-until (ms)
  *   celeriac.beat.<app>.lock / .state               string / hash: beat leader lock; entry -> last run (ms)
  */
+import { PRIORITY_BANDS, priorityBand } from '../envelope.ts';
 
 export const SEP = '\x06\x16';
-export const PRIORITY_STEPS = [0, 3, 6, 9] as const;
+export const PRIORITY_STEPS = PRIORITY_BANDS;
 
 export const UNACKED = 'unacked';
 export const UNACKED_INDEX = 'unacked_index';
@@ -29,13 +30,7 @@ export function parkedMember(queue: string, priority: number, raw: string): stri
   return `${queueListKey(queue, priority)}\n${raw}`;
 }
 
-/** kombu maps a priority to the highest step not above it, after clamping to 0..9. */
-export function priorityStep(priority: number | null | undefined): number {
-  const p = Math.min(9, Math.max(0, Math.trunc(Number(priority) || 0)));
-  let step = 0;
-  for (const s of PRIORITY_STEPS) if (s <= p) step = s;
-  return step;
-}
+export const priorityStep = priorityBand;
 
 export function bandKey(queue: string, step: number): string {
   return step === 0 ? queue : `${queue}${SEP}${step}`;

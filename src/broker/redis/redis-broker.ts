@@ -17,34 +17,11 @@ import {
 } from './keys.ts';
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
 import { maskUrl, redisOptionsFromUrl } from './url.ts';
+import { priorityOf, redelivered } from '../envelope.ts';
 
 const RECOVER_BATCH = 500;
 /** How often an idle consumer looks for messages that arrived without a wake-up (e.g. from Python producers). */
 const POLL_MS = 50;
-
-function markRedelivered(raw: string): string {
-  try {
-    const env = JSON.parse(raw);
-    if (env && typeof env === 'object') {
-      if (env.headers && typeof env.headers === 'object') env.headers.redelivered = true;
-      const info = env.properties?.delivery_info;
-      if (info && typeof info === 'object') info.redelivered = true;
-      return JSON.stringify(env);
-    }
-  } catch {
-    // not ours to fix here: the worker dead-letters it when it comes round again
-  }
-  return raw;
-}
-
-function priorityOf(raw: string): number {
-  try {
-    const p = JSON.parse(raw)?.properties?.priority;
-    return typeof p === 'number' ? p : 0;
-  } catch {
-    return 0;
-  }
-}
 
 export class RedisBroker implements Broker {
   readonly displayUrl: string;
@@ -208,7 +185,7 @@ export class RedisBroker implements Broker {
     const c = this.clock();
     const target = queueListKey(queue, priorityOf(raw));
     const n = await this.client.celeriacRestore(
-      UNACKED, UNACKED_INDEX, LEASES, target, tag, markRedelivered(raw), mode, c.now, c.now - this.options.visibilityTimeout,
+      UNACKED, UNACKED_INDEX, LEASES, target, tag, redelivered(raw), mode, c.now, c.now - this.options.visibilityTimeout,
       this.wakeChannel(queue),
     );
     return n === 1;
@@ -320,7 +297,7 @@ export class RedisBroker implements Broker {
       fire: async (owner, entry, expected, runAt, m) => {
         await this.declareQueues([m.queue]);
         const sent = await client.celeriacBeatFire(keys.lock, keys.state, queueListKey(m.queue, m.priority), owner, entry,
-          expected === null ? '' : String(expected), String(Math.round(runAt)), m.raw);
+          expected === null ? '' : String(expected), String(Math.round(runAt)), m.raw, this.wakeChannel(m.queue));
         return sent === 1;
       },
       prune: async (keep) => {

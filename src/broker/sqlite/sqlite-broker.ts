@@ -18,7 +18,7 @@ import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMe
 import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
 import { openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase } from './database.ts';
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type MessageRow } from './schema.ts';
-import { markRedelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from './envelope.ts';
+import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
 
 const RECOVER_BATCH = 500;
@@ -188,7 +188,7 @@ export class SqliteBroker implements Broker {
     // the first of the batch ends up frontmost
     for (const tag of [...tags].reverse()) {
       for (const row of this.s.reservedByTag.all(tag).reverse()) {
-        this.toFront(row, markRedelivered(row.raw));
+        this.toFront(row, redelivered(row.raw));
         n++;
       }
     }
@@ -203,7 +203,7 @@ export class SqliteBroker implements Broker {
 
   private readonly recoverTx = this.immediate((now: number): number => {
     const rows = this.s.expired.all(now, RECOVER_BATCH);
-    for (const row of [...rows].reverse()) this.toFront(row, markRedelivered(row.raw));
+    for (const row of [...rows].reverse()) this.toFront(row, redelivered(row.raw));
     return rows.length;
   });
 

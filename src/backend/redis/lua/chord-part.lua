@@ -1,9 +1,11 @@
 -- chord-part: Celery's native chord join on Redis (CELERY-WIRE.md §9.5), made exactly-once for the completer.
 -- KEYS[1] celery-taskset-meta-<gid>.j (zset), KEYS[2] …t (extra size), KEYS[3] …s (header size).
 -- ARGV[1] score (group_index, or 'inf'), ARGV[2] member JSON [1, tid, state, result], ARGV[3] expiry seconds (0: none).
--- Returns the zset members in score order when this call completed the chord, else an empty list.
--- A part stored twice (redelivery) keeps one member only if its JSON is identical; Celery has the same property.
-local added = redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+-- Returns the zset members in score order when the header is complete after this call, else an empty list.
+-- A redelivered part whose member is already there still completes the chord: if the worker that first completed it
+-- died before publishing the body (and before the cleanup that deletes these keys), the body is not lost; at worst
+-- it is published twice (at-least-once, like every task).
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local count = redis.call('ZCOUNT', KEYS[1], '-inf', '+inf')
 local extra = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 local size = tonumber(redis.call('GET', KEYS[3]) or '-1') or -1
@@ -11,7 +13,7 @@ local ttl = tonumber(ARGV[3])
 if ttl and ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl); redis.call('EXPIRE', KEYS[2], ttl); redis.call('EXPIRE', KEYS[3], ttl)
 end
-if added == 1 and size >= 0 and count == size + extra then
+if size >= 0 and count == size + extra then
   return redis.call('ZRANGE', KEYS[1], 0, -1)
 end
 return {}

@@ -1,9 +1,25 @@
 /**
- * What a broker must read from a raw envelope, with the Redis scripts' semantics (../redis/lua/reserve-one.lua,
- * ../redis/redis-broker.ts): the delivery tag (or why there is none), the redelivered marks, and kombu's priority bands.
- * memory/envelope.ts is a copy: implementations do not import each other (both belong in broker/ as shared code).
- * Tables touched: none.
+ * What every broker reads from a raw envelope, with the Redis scripts' semantics (redis/lua/reserve-one.lua): the
+ * delivery tag (or why there is none), the priority, kombu's priority bands, and the redelivered marks (with a fresh
+ * tag, see protocol/envelope.ts markRedelivered). Shared by the implementations so the semantics are written once.
  */
+import { randomUUID } from 'node:crypto';
+import { markRedelivered } from '../protocol/envelope.ts';
+
+/** A message going back to its queue: marked redelivered, under a new delivery tag. */
+export function redelivered(raw: string): string {
+  return markRedelivered(raw, randomUUID());
+}
+
+/** properties.priority of a raw envelope (0 when absent or unreadable). */
+export function priorityOf(raw: string): number {
+  try {
+    const p = JSON.parse(raw)?.properties?.priority;
+    return typeof p === 'number' ? p : 0;
+  } catch {
+    return 0;
+  }
+}
 
 /** kombu's priority steps: a message of priority p waits in the band of the highest step not above p. */
 export const PRIORITY_BANDS = [0, 3, 6, 9] as const;
@@ -34,18 +50,3 @@ export function readDeliveryTag(raw: string): TagRead {
   return { tag };
 }
 
-/** Mark a message that goes back to its queue: headers.redelivered and properties.delivery_info.redelivered. */
-export function markRedelivered(raw: string): string {
-  try {
-    const env = JSON.parse(raw);
-    if (env && typeof env === 'object') {
-      if (env.headers && typeof env.headers === 'object') env.headers.redelivered = true;
-      const info = env.properties?.delivery_info;
-      if (info && typeof info === 'object') info.redelivered = true;
-      return JSON.stringify(env);
-    }
-  } catch {
-    // not ours to fix here: it is dead-lettered when it comes round again
-  }
-  return raw;
-}
