@@ -3,6 +3,7 @@
  * Brokers and backends are created on first use from their URLs, through the registries, so an app that only
  * sends tasks never opens a result connection it does not need, and `sqlite` code loads only for sqlite:// URLs.
  */
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CeleriacError, ErrorCode } from '../shared/errors.ts';
 import { assertJson } from '../shared/json.ts';
 import { producerOrigin, uuid } from '../shared/ids.ts';
@@ -27,12 +28,26 @@ function toDate(value: Date | string, what: string): Date {
   return d;
 }
 
+/** The first stack frame outside this module: the user's file that called `new Celeriac(...)`. */
+function callerFile(): string | null {
+  const here = import.meta.url;
+  for (const line of (new Error().stack ?? '').split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?$/.exec(line.trim());
+    if (!m) continue;
+    const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    if (pathToFileURL(file).href !== here) return file;
+  }
+  return null;
+}
+
 export class Celeriac implements TaskProducer {
   readonly main: string;
   readonly conf: ResolvedConfig;
   readonly tasks = new Map<string, Task>();
   private readonly router: Router;
   private readonly origin = producerOrigin();
+  /** The file that created the app: `include` paths are relative to it, wherever `-A` points. */
+  readonly definedIn: string | null = callerFile();
   private brokerPromise: Promise<Broker> | null = null;
   private backendPromise: Promise<ResultBackend> | null = null;
 

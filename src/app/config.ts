@@ -72,7 +72,8 @@ export interface ResolvedConfig {
   beatSchedule: Record<string, BeatEntry>;
 }
 
-export const DEFAULT_BROKER_URL = 'redis://127.0.0.1:6379/0';
+/** The embedded default: one SQLite file for queues, results and beat state, created on first use. */
+export const DEFAULT_BROKER_URL = 'sqlite://.celeriac/celeriac.db';
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;

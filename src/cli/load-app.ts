@@ -72,7 +72,7 @@ function isApp(value: unknown): value is Celeriac {
 }
 
 export async function loadIncludes(loaded: LoadedApp): Promise<void> {
-  const dir = dirname(loaded.file);
+  const dir = loaded.app.definedIn ? dirname(loaded.app.definedIn) : dirname(loaded.file);
   for (const spec of loaded.app.conf.include) {
     const file = resolveModule(spec, spec.startsWith('.') || spec.startsWith('/') ? dir : process.cwd()) ??
       resolveModule(spec, dir);

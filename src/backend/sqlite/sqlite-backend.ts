@@ -11,6 +11,7 @@
  *   subscribing, so nothing falls in between.
  * Tables: see schema.ts.
  */
+import { resolve } from 'node:path';
 import { CeleriacError, ErrorCode, TimeoutError } from '../../shared/errors.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import {
@@ -39,9 +40,9 @@ export class SqliteBackend implements ResultBackend {
   private closed = false;
 
   constructor(url: string, options: BackendOptions, o: SqliteBackendOptions = {}) {
-    this.displayUrl = url;
     this.ttlMs = (options.resultExpires ?? 0) > 0 ? options.resultExpires! * 1000 : 0;
     const file = sqlitePathFromUrl(url);
+    this.displayUrl = `sqlite:///${resolve(file)}`; // the banner shows where the file really is
     this.handle = o.privateConnection ? openPrivateDatabase(file) : openDatabase(file);
     try {
       createBackendSchema(this.handle.db);

@@ -14,6 +14,7 @@
  *   commit, so a message published by any process is taken within milliseconds; interrupt() ends the wait.
  * Tables: see schema.ts.
  */
+import { resolve } from 'node:path';
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
 import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
 import { openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase } from './database.ts';
@@ -39,8 +40,8 @@ export class SqliteBroker implements Broker {
   private closed = false;
 
   constructor(url: string, private readonly options: BrokerOptions, o: SqliteBrokerOptions = {}) {
-    this.displayUrl = url;
     const file = sqlitePathFromUrl(url);
+    this.displayUrl = `sqlite:///${resolve(file)}`; // the banner shows where the file really is
     this.handle = o.privateConnection ? openPrivateDatabase(file) : openDatabase(file);
     this.db = this.handle.db;
     try {
