@@ -13,7 +13,7 @@ import { createBroker } from '../broker/registry.ts';
 import type { ResultBackend } from '../backend/backend.ts';
 import { createBackend } from '../backend/registry.ts';
 import { AsyncResult } from '../task/async-result.ts';
-import { Task, type TaskHandler, type TaskProducer } from '../task/task.ts';
+import { Task, type Call, type TaskHandler, type TaskProducer } from '../task/task.ts';
 import type { ApplyOptions, TaskOptions } from '../task/options.ts';
 import { resolveConfig, type CeleriacConfig, type ResolvedConfig } from './config.ts';
 import { Router } from './routing.ts';
@@ -99,6 +99,12 @@ export class Celeriac implements TaskProducer {
     const msg = this.prepareMessage(name, args, kwargs, options, defaults);
     await (await this.broker()).publish([msg]);
     return new AsyncResult(msg.id, this);
+  }
+
+  async applyMany(name: string, calls: Call<unknown[]>[], defaults: TaskOptions = {}): Promise<AsyncResult<unknown>[]> {
+    const msgs = calls.map((c) => this.prepareMessage(name, c.args, c.kwargs ?? {}, c.options ?? {}, defaults));
+    if (msgs.length > 0) await (await this.broker()).publish(msgs);
+    return msgs.map((m) => new AsyncResult(m.id, this));
   }
 
   /** Build the wire message for a call without sending it (workers use it for retries, chains and callbacks). */

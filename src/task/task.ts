@@ -8,10 +8,18 @@ import { APPLY_OPTION_NAMES, type ApplyOptions, type TaskOptions } from './optio
 
 export type TaskHandler<A extends unknown[] = any[], R = unknown> = (this: TaskContext, ...args: A) => R;
 
+/** One call in a batch: positional arguments, and optionally keyword arguments and apply options. */
+export interface Call<A extends unknown[]> {
+  args: A;
+  kwargs?: Record<string, unknown>;
+  options?: ApplyOptions;
+}
+
 /** What a task needs from its app to be called. */
 export interface TaskProducer extends ResultSource {
   applyTask(name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions,
     defaults?: TaskOptions): Promise<AsyncResult<unknown>>;
+  applyMany(name: string, calls: Call<unknown[]>[], defaults?: TaskOptions): Promise<AsyncResult<unknown>[]>;
 }
 
 function looksLikeOptions(value: object): boolean {
@@ -46,5 +54,14 @@ export class Task<A extends unknown[] = any[], R = unknown> {
       opts = kwargsOrOptions as ApplyOptions;
     }
     return this.producer.applyTask(this.name, args ?? [], kwargs, opts, this.options) as Promise<AsyncResult<R>>;
+  }
+
+  /**
+   * Send many calls in one round trip to the broker: an array of argument lists, or of `{ args, kwargs, options }`.
+   * Resolves when all are stored; every message is checked (JSON, size) before any is sent.
+   */
+  applyMany(calls: Array<A | Call<A>>): Promise<AsyncResult<R>[]> {
+    const normalized = calls.map((c) => (Array.isArray(c) ? { args: c } : c));
+    return this.producer.applyMany(this.name, normalized, this.options) as Promise<AsyncResult<R>[]>;
   }
 }

@@ -110,6 +110,36 @@ export function requestOf(msg: TaskMessage, delivery: Delivery, hostname: string
   };
 }
 
+/** `this` inside a handler. A class, not an object of closures: one is made per task, on the hot path. */
+class Context implements TaskContext {
+  private req: TaskRequest | null = null;
+  constructor(private readonly env: ExecEnv, private readonly run: Running, private readonly task: Task) {}
+
+  get name(): string {
+    return this.task.name;
+  }
+
+  get request(): TaskRequest {
+    this.req ??= requestOf(this.run.msg, this.run.delivery, this.env.hostname);
+    return this.req;
+  }
+
+  get signal(): AbortSignal {
+    return this.run.signal;
+  }
+
+  retry(o: RetryOptions = {}): Error {
+    return retrySignal(this.task, this.run.msg, o);
+  }
+
+  async updateState({ state, meta }: { state: TaskState | string; meta?: unknown }): Promise<void> {
+    const { msg } = this.run;
+    await this.env.backend.store([{ taskId: msg.id, meta: makeResultMeta({
+      taskId: msg.id, status: state as TaskState, result: meta ?? null, groupId: msg.group, parentId: msg.parentId,
+    }) }]);
+  }
+}
+
 export async function executeTask(env: ExecEnv, run: Running, task: Task, acksLate: boolean): Promise<void> {
   const { app, log } = env;
   const { msg, delivery } = run;
@@ -126,20 +156,7 @@ export async function executeTask(env: ExecEnv, run: Running, task: Task, acksLa
     }) }]);
   }
 
-  const request = requestOf(msg, delivery, env.hostname);
-  const ctx: TaskContext = {
-    name: task.name,
-    request,
-    get signal() {
-      return run.signal;
-    },
-    retry: (o: RetryOptions = {}) => retrySignal(task, msg, o),
-    updateState: async ({ state, meta }) => {
-      await env.backend.store([{ taskId: msg.id, meta: makeResultMeta({
-        taskId: msg.id, status: state as TaskState, result: meta ?? null, groupId: msg.group, parentId: msg.parentId,
-      }) }]);
-    },
-  };
+  const ctx = new Context(env, run, task);
   const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;
   const t0 = performance.now();
   let value: unknown;

@@ -18,6 +18,7 @@ import { decodeTaskMessage, errorToException, makeResultMeta, type TaskMessage }
 import type { Broker, Delivery, Rejected } from '../broker/broker.ts';
 import type { ResultBackend } from '../backend/backend.ts';
 import type { Celeriac } from '../app/app.ts';
+import type { Task } from '../task/task.ts';
 import { Settler } from './settler.ts';
 import { executeTask, fail, Running, type ExecEnv } from './execute.ts';
 import { joinChord } from './followups.ts';
@@ -367,20 +368,24 @@ export class Worker extends EventEmitter {
     }
     const task = this.app.tasks.get(msg.task)!;
     this.running.set(run.delivery.tag, run);
-    executeTask(this.env, run, task, acksLate)
-      .catch(async (err) => {
-        // a failure of our own (e.g. publishing a retry failed): report it on the task, never crash the worker
-        await fail(this.env, run, msg.task, err).catch(() => {});
-        if (acksLate) this.settler.ack(run.delivery.tag);
-      })
-      .finally(() => {
-        this.running.delete(run.delivery.tag);
-        if (this.reserved.has(run.delivery.tag)) this.settling.add(run.delivery.tag);
-        if (this.wakeConsumer && this.inWindow < this.prefetch) this.wakeConsumer();
-        this.processed.set(msg.task, (this.processed.get(msg.task) ?? 0) + 1);
-        this.emit('task-done', run);
-        this.startNext();
-      });
+    void this.runToEnd(run, task, acksLate);
+  }
+
+  private async runToEnd(run: Running, task: Task, acksLate: boolean): Promise<void> {
+    const { msg } = run;
+    try {
+      await executeTask(this.env, run, task, acksLate);
+    } catch (err) {
+      // a failure of our own (e.g. publishing a retry failed): report it on the task, never crash the worker
+      await fail(this.env, run, msg.task, err).catch(() => {});
+      if (acksLate) this.settler.ack(run.delivery.tag);
+    }
+    this.running.delete(run.delivery.tag);
+    if (this.reserved.has(run.delivery.tag)) this.settling.add(run.delivery.tag);
+    if (this.wakeConsumer && this.inWindow < this.prefetch) this.wakeConsumer();
+    this.processed.set(msg.task, (this.processed.get(msg.task) ?? 0) + 1);
+    if (this.listenerCount('task-done') > 0) this.emit('task-done', run);
+    this.startNext();
   }
 
   private startNext(): void {

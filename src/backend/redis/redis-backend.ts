@@ -16,13 +16,15 @@ import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
 interface Scripts {
-  celeriacStore(key: string, json: string, ttl: number): Promise<number>;
+  celeriacStore(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
   celeriacChordPart(j: string, t: string, s: string, score: string, member: string, ttl: number): Promise<string[]>;
 }
 
 type Waiter = { taskId: string; resolve: (m: ResultMeta) => void; reject: (e: Error) => void };
 
 const KEY_PREFIX = 'celery-task-meta-';
+/** Records per script call: big enough to amortise the call, small enough not to stall Redis. */
+const STORE_BATCH = 500;
 const chordKey = (gid: string, suffix: 'j' | 't' | 's') => `celery-taskset-meta-${gid}.${suffix}`;
 
 export class RedisBackend implements ResultBackend {
@@ -37,15 +39,20 @@ export class RedisBackend implements ResultBackend {
   constructor(private readonly url: string, options: BackendOptions) {
     this.displayUrl = maskUrl(url);
     this.ttl = options.resultExpires ?? 0;
-    const client = connectRedis(url, { role: 'backend', autoPipelining: true });
-    client.defineCommand('celeriacStore', { lua: lua('store'), numberOfKeys: 1 });
+    const client = connectRedis(url, { role: 'backend' });
+    client.defineCommand('celeriacStore', { lua: lua('store') });
     client.defineCommand('celeriacChordPart', { lua: lua('chord-part'), numberOfKeys: 3 });
     this.client = client as Redis & Scripts;
   }
 
   async store(entries: StoreRequest[]): Promise<void> {
     try {
-      await Promise.all(entries.map((e) => this.client.celeriacStore(resultKey(e.taskId), encodeResultMeta(e.meta), this.ttl)));
+      // one script call per batch: the records of a busy worker's finished tasks travel together
+      for (let i = 0; i < entries.length; i += STORE_BATCH) {
+        const batch = entries.slice(i, i + STORE_BATCH);
+        await this.client.celeriacStore(batch.length, ...batch.map((e) => resultKey(e.taskId)), this.ttl,
+          ...batch.map((e) => encodeResultMeta(e.meta)));
+      }
     } catch (err) {
       throw connectionError(this.client, err);
     }

@@ -37,7 +37,7 @@ export class RedisBroker implements Broker {
   constructor(private readonly url: string, private readonly options: BrokerOptions) {
     this.displayUrl = maskUrl(url);
     this.wakePrefix = `celeriac.wake.${redisOptionsFromUrl(url).db ?? 0}.`;
-    this.client = defineBrokerScripts(connectRedis(url, { role: 'broker', autoPipelining: true }));
+    this.client = defineBrokerScripts(connectRedis(url, { role: 'broker' }));
   }
 
   private wakeChannel(queue: string): string {

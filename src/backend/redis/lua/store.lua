@@ -1,17 +1,25 @@
--- store: write a task record the way Celery's Redis backend does (SETEX + PUBLISH on a channel of the same name),
--- but never replace a stored SUCCESS (Python GETs and skips; here it is atomic).
--- KEYS[1] celery-task-meta-<id>. ARGV[1] record JSON, ARGV[2] expiry in seconds (0: none).
--- Returns 1 when written, 0 when a SUCCESS was already there.
-local old = redis.call('GET', KEYS[1])
-if old then
-  local ok, rec = pcall(cjson.decode, old)
-  if ok and type(rec) == 'table' and rec['status'] == 'SUCCESS' then return 0 end
+-- store: write task records the way Celery's Redis backend does (SETEX + PUBLISH on a channel of the same name),
+-- many at once, but never replace a stored SUCCESS (Python GETs and skips; here it is atomic).
+-- KEYS[i] celery-task-meta-<id>. ARGV[1] expiry in seconds (0: none), ARGV[i + 1] the record JSON for KEYS[i].
+-- Returns how many records were written (the others found a SUCCESS already there).
+local ttl = tonumber(ARGV[1])
+local written = 0
+for i, key in ipairs(KEYS) do
+  local old = redis.call('GET', key)
+  local keep = false
+  if old then
+    local ok, rec = pcall(cjson.decode, old)
+    keep = ok and type(rec) == 'table' and rec['status'] == 'SUCCESS'
+  end
+  if not keep then
+    local json = ARGV[i + 1]
+    if ttl and ttl > 0 then
+      redis.call('SETEX', key, ttl, json)
+    else
+      redis.call('SET', key, json)
+    end
+    redis.call('PUBLISH', key, json)
+    written = written + 1
+  end
 end
-local ttl = tonumber(ARGV[2])
-if ttl and ttl > 0 then
-  redis.call('SETEX', KEYS[1], ttl, ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
+return written

@@ -3,10 +3,36 @@
 -- A reserved message is written exactly as kombu writes it (HSET unacked tag [envelope, exchange, routing_key];
 -- ZADD unacked_index now tag), so Python workers can recover it, plus a celeriac lease (ZADD leases expiry tag).
 -- Appends to `out`: 'R', queue, tag, raw   or   'D', queue, reason, raw.
+-- The fast path reads the tag and routing from the envelope's last "properties" object (kombu and celeriac both
+-- serialise it last) without decoding the whole message; anything unusual takes the full cjson path below.
+local function quick_read(raw)
+  local p, pos = nil, 1
+  while true do
+    local i = string.find(raw, '"properties"', pos, true)
+    if not i then break end
+    p, pos = i, i + 1
+  end
+  if not p then return nil end
+  local props = string.sub(raw, p)
+  local tag = string.match(props, '"delivery_tag"%s*:%s*"([^"\\]+)"')
+  local exchange = string.match(props, '"exchange"%s*:%s*"([^"\\]*)"')
+  local routing_key = string.match(props, '"routing_key"%s*:%s*"([^"\\]*)"')
+  if not tag or not exchange or not routing_key then return nil end
+  return tag, exchange, routing_key
+end
+
 local function reserve_one(out, raw, queue, now, lease_until, now_iso)
-  local ok, env = pcall(cjson.decode, raw)
   local reason
-  local tag, exchange, routing_key = nil, '', queue
+  local tag, exchange, routing_key = quick_read(raw)
+  if tag then
+    redis.call('HSET', KEYS[1], tag, '[' .. raw .. ', ' .. cjson.encode(exchange) .. ', ' .. cjson.encode(routing_key) .. ']')
+    redis.call('ZADD', KEYS[2], now, tag)
+    redis.call('ZADD', KEYS[3], lease_until, tag)
+    out[#out + 1] = 'R'; out[#out + 1] = queue; out[#out + 1] = tag; out[#out + 1] = raw
+    return
+  end
+  exchange, routing_key = '', queue
+  local ok, env = pcall(cjson.decode, raw)
   if not ok or type(env) ~= 'table' then
     reason = 'not a JSON object'
   elseif type(env['properties']) ~= 'table' then
