@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { startRedis } from '../test/helpers/redis.ts';
 import { bullmqSystem, celeriacSystem, celerySystem, celeryAvailable, peakRssMb, type System } from './systems.ts';
 import { renderSvg } from './chart.ts';
+import { embeddedDrain } from './embedded.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -115,6 +116,15 @@ for (const sys of selected) {
   }
 }
 
+// the embedded default, for scale: no Redis at all, two worker processes on one SQLite file
+const embedded: number[] = [];
+if (!o.only || 'celeriac'.startsWith(o.only)) {
+  for (let run = 1; run <= RUNS; run++) {
+    log(`celeriac embedded (SQLite, 2 worker processes): run ${run}/${RUNS}`);
+    embedded.push(await embeddedDrain(Math.round(N / 3)));
+  }
+}
+
 const median = (xs: number[]) => pct(xs, 50);
 const fmt = (v: number | undefined) => (v === undefined ? 'n/a' : v >= 100 ? Math.round(v).toLocaleString('en') : v.toFixed(v >= 10 ? 1 : 2));
 const names = selected.map((s) => s.name);
@@ -139,12 +149,16 @@ console.log(`\nceleriac benchmark: ${N} tasks (Python Celery: ${PY_N}), ${RUNS} 
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
 for (const r of table) console.log(line(r));
+if (embedded.length) {
+  console.log(`embedded: drain across 2 worker processes on one SQLite file (no Redis): ${fmt(median(embedded))} tasks/s ` +
+    `[${fmt(Math.min(...embedded))}–${fmt(Math.max(...embedded))}], ${Math.round(N / 3)} tasks`);
+}
 console.log('\nmedian [min–max]; a ratio > 1 means celeriac has the larger number (better for rates, worse for ms/MB/cmds).');
 for (const s of selected) console.log(`- ${s.name}: ${s.guarantees}`);
 if (celeryNote) console.log(`- ${celeryNote}`);
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-const json = { date: new Date().toISOString(), tasks: N, pythonTasks: PY_N, runs: RUNS, rate: RATE, seconds: SECONDS,
+const json = { date: new Date().toISOString(), embeddedDrain: embedded.length ? median(embedded) : null, tasks: N, pythonTasks: PY_N, runs: RUNS, rate: RATE, seconds: SECONDS,
   systems: selected.map((s) => ({ name: s.name, guarantees: s.guarantees })),
   results: Object.fromEntries(rows.map(({ metric, cells }) => [metric.name,
     Object.fromEntries(names.map((n, i) => [n, cells[i]]))])) };

@@ -28,7 +28,10 @@ export function messageFromSignature(app: Celeriac, sig: Signature, parent: Task
 }
 
 /** Messages to publish after a success, and the `children` tuples for the task's own record. */
+const NOTHING: { messages: PreparedMessage[]; children: unknown[] } = Object.freeze({ messages: [], children: [] }) as never;
+
 export function successFollowups(app: Celeriac, msg: TaskMessage, value: unknown): { messages: PreparedMessage[]; children: unknown[] } {
+  if (!msg.embed.chain?.length && !msg.embed.callbacks?.length) return NOTHING;
   const messages: PreparedMessage[] = [];
   const chain = msg.embed.chain;
   if (chain && chain.length > 0) {

@@ -280,7 +280,7 @@ export class Worker extends EventEmitter {
         this.log.warning(`Cannot park ${msg.task}[${msg.id}]: ${(err as Error).message}; holding it in memory`);
       }
     }
-    this.log.info(`Task ${msg.task}[${msg.id}] received`);
+    if (this.log.enabled('info')) this.log.info(`Task ${msg.task}[${msg.id}] received`);
     if (delay > 0) {
       this.hold(run, acksLate, msg.eta!.getTime());
       if (this.wakeConsumer) this.wakeConsumer();

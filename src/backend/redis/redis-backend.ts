@@ -132,21 +132,21 @@ export class RedisBackend implements ResultBackend {
         sub.unsubscribe(channel).catch(() => {});
       }
     };
+    if (Number.isFinite(timeoutMs)) {
+      // armed first: a Redis that cannot be reached must not make a bounded wait hang
+      timer = setTimeout(
+        () => waiter.reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`)),
+        timeoutMs,
+      );
+    }
     try {
       let subscribed = this.subscribing.get(channel);
       if (!subscribed) {
         subscribed = sub.subscribe(channel).catch((err) => Promise.reject(connectionError(sub, err)));
         this.subscribing.set(channel, subscribed);
       }
-      await subscribed;
-      const current = await this.get(taskId);
-      if (current && READY_STATES.has(current.status)) return current;
-      if (Number.isFinite(timeoutMs)) {
-        timer = setTimeout(
-          () => waiter.reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`)),
-          timeoutMs,
-        );
-      }
+      const current = await Promise.race([subscribed.then(() => this.get(taskId)), done]);
+      if (current && READY_STATES.has((current as ResultMeta).status)) return current as ResultMeta;
       return await done;
     } finally {
       cleanup();
@@ -185,7 +185,8 @@ export class RedisBackend implements ResultBackend {
   async close(): Promise<void> {
     const closed = new CeleriacError(ErrorCode.Closed, 'the result backend was closed while waiting for a result');
     for (const set of this.waiters.values()) for (const w of set) w.reject(closed);
-    const quit = (c: Redis) => c.quit().then(() => {}, () => c.disconnect());
+    // QUIT needs a live connection; one that is down (or reconnecting) is simply dropped
+    const quit = (c: Redis) => (c.status === 'ready' ? c.quit().then(() => {}, () => c.disconnect()) : c.disconnect());
     await Promise.all([quit(this.client), this.subscriber ? quit(this.subscriber) : undefined]);
   }
 }

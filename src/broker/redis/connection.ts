@@ -23,7 +23,7 @@ export function connectRedis(url: string, o: ConnectionOptions): Redis {
     ...redisOptionsFromUrl(url),
     connectionName: `celeriac-${o.role}`,
     enableAutoPipelining: o.autoPipelining ?? false,
-    maxRetriesPerRequest: o.blocking ? null : 10,
+    maxRetriesPerRequest: o.blocking ? null : 6,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
     lazyConnect: false,

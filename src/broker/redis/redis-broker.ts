@@ -314,7 +314,8 @@ export class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     this.closed = true;
-    const quit = (c: Redis) => c.quit().then(() => {}, () => c.disconnect());
+    // QUIT needs a live connection; one that is down (or reconnecting) is simply dropped
+    const quit = (c: Redis) => (c.status === 'ready' ? c.quit().then(() => {}, () => c.disconnect()) : c.disconnect());
     this.interrupt();
     await Promise.all([quit(this.client), this.subscriber ? quit(this.subscriber) : undefined]);
   }
