@@ -8,6 +8,8 @@ export type { TaskContext, TaskRequest } from './task/context.ts';
 export { AsyncResult } from './task/async-result.ts';
 export type { GetOptions } from './task/async-result.ts';
 export { Worker } from './worker/worker.ts';
+export { Control } from './control/control.ts';
+export type { BroadcastOptions, InspectMethod } from './control/control.ts';
 export type { WorkerOptions } from './worker/worker.ts';
 export type { TaskState } from './protocol/index.ts';
 export { every, crontab, IntervalSchedule, CrontabSchedule } from './beat/schedules.ts';

@@ -70,6 +70,21 @@ export interface BeatStore {
   prune(keep: string[]): Promise<void>;
 }
 
+/**
+ * Remote control and events over the broker (Celery's pidbox and celeryev fanouts). Optional: only brokers that
+ * share a process boundary with Python Celery (Redis) offer it.
+ */
+export interface ControlChannel {
+  /** Receive every control request broadcast to workers; resolves to a function that stops listening. */
+  listen(handler: (raw: string) => void): Promise<() => Promise<void>>;
+  /** Send a reply to the caller's reply list (found through kombu's reply bindings, as Python workers do). */
+  reply(routingKey: string, raw: string): Promise<void>;
+  /** Broadcast a request; collect replies on `replyKey` until `timeoutMs` or `expected` replies. */
+  request(raw: string, replyKey: string | null, timeoutMs: number, expected?: number): Promise<string[]>;
+  /** Publish a worker event (worker-heartbeat, …) for monitors such as Flower. */
+  event(routingKey: string, raw: string): Promise<void>;
+}
+
 export interface Broker {
   /** The URL with any password masked, for banners and logs. */
   readonly displayUrl: string;
@@ -111,6 +126,8 @@ export interface Broker {
    * its queue (nobody else would promote it, and a Python worker can then hold it as Python does).
    */
   leave(instance: string): Promise<{ othersAlive: number; unparked: number }>;
+  /** Remote control and events, where the broker supports them. */
+  readonly control?: ControlChannel;
   /** The coordination store for beat processes of the app named `name`. */
   beatStore(name: string): BeatStore;
   /** Stop blocking reads so a pending reserve() returns promptly. */

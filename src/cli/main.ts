@@ -9,6 +9,7 @@ import { CeleriacError, ErrorCode } from '../shared/errors.ts';
 import { createLogger, parseLogLevel, type LogLevel } from '../shared/logger.ts';
 import { Celeriac } from '../app/app.ts';
 import { Worker } from '../worker/worker.ts';
+import { Control } from '../control/control.ts';
 import { loadApp, loadIncludes, type LoadedApp } from './load-app.ts';
 import { workerBanner } from './banner.ts';
 import { fatal, printJson, setDebug, UsageError } from './output.ts';
@@ -170,6 +171,36 @@ async function runPurge(g: GlobalOptions, o: { queues?: string[]; force?: boolea
   }
 }
 
+const INSPECT_METHODS = ['ping', 'active', 'registered', 'stats', 'reserved', 'scheduled', 'revoked'] as const;
+
+async function runInspect(g: GlobalOptions, method: string, o: { timeout?: number; destination?: string[] }) {
+  if (!(INSPECT_METHODS as readonly string[]).includes(method)) {
+    throw new UsageError(`unknown inspect method "${method}" (use one of ${INSPECT_METHODS.join(', ')})`);
+  }
+  const { app } = await appFrom(g);
+  try {
+    const replies = await new Control(app).inspect(method as (typeof INSPECT_METHODS)[number],
+      { timeout: (o.timeout ?? 1) * 1000, destination: o.destination });
+    printJson(replies);
+    if (Object.keys(replies).length === 0) {
+      process.stderr.write('Error: No nodes replied within time constraint.\n');
+      process.exitCode = 1;
+    }
+  } finally {
+    await app.close();
+  }
+}
+
+async function runRevoke(g: GlobalOptions, ids: string[], o: { terminate?: boolean }) {
+  const { app } = await appFrom(g);
+  try {
+    await new Control(app).revoke(ids, { terminate: o.terminate });
+    process.stdout.write(`revoked: ${ids.join(', ')}\n`);
+  } finally {
+    await app.close();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('celeriac')
     .description('Celery for TypeScript: run workers, call tasks and read results')
@@ -224,6 +255,19 @@ export function buildProgram(): Command {
     .argument('<id>', 'task id')
     .option('--timeout <seconds>', 'wait up to this long for the task to finish', number('--timeout'))
     .action((id, o) => runResult(globals(), id, o));
+
+  program.command('inspect')
+    .description('ask workers (celeriac or Python) and print their replies as JSON: ping, active, registered, stats, reserved, scheduled, revoked')
+    .argument('<method>', 'ping | active | registered | stats | reserved | scheduled | revoked')
+    .option('--timeout <seconds>', 'how long to collect replies (default 1)', number('--timeout'))
+    .option('-d, --destination <nodes>', 'comma-separated node names', list)
+    .action((method, o) => runInspect(globals(), method, o));
+
+  program.command('revoke')
+    .description('revoke tasks on every worker (they are discarded when they arrive; --terminate stops running ones)')
+    .argument('<ids...>', 'task ids')
+    .option('--terminate', 'also stop the task if it is running')
+    .action((ids, o) => runRevoke(globals(), ids, o));
 
   program.command('purge')
     .description('remove all waiting messages from queues')

@@ -22,3 +22,7 @@ export {
   errorToException, exceptionToError, formatTraceback,
   PYTHON_BUILTIN_EXCEPTIONS, CELERY_EXCEPTIONS, CELERIAC_MODULE,
 } from './exceptions.ts';
+export {
+  encodeControlRequest, decodeControlRequest, encodeControlReply, decodeControlReply, encodeEvent,
+} from './control.ts';
+export type { ControlRequest } from './control.ts';

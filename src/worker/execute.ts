@@ -35,6 +35,8 @@ export interface ExecEnv {
 export class Running {
   private controller: AbortController | null = null;
   readonly startedAt = Date.now();
+  /** Revoked with terminate: whatever the handler still returns is ignored (REVOKED is already stored). */
+  terminated = false;
   constructor(readonly delivery: Delivery, readonly msg: TaskMessage) {}
   /** Created on first use: most tasks never look at their signal. */
   get signal(): AbortSignal {
@@ -166,6 +168,10 @@ export async function executeTask(env: ExecEnv, run: Running, task: Task, acksLa
     assertJson(value, `result of ${task.name}`);
     assertResultSize(value, app.conf.maxResultBytes, task.name);
   } catch (err) {
+    if (run.terminated) {
+      if (acksLate) env.settler.ack(delivery.tag);
+      return;
+    }
     const retry = err instanceof RetrySignal ? err : autoRetry(task, msg, err);
     if (retry) {
       await publishRetry(env, run, task, retry);
@@ -177,6 +183,10 @@ export async function executeTask(env: ExecEnv, run: Running, task: Task, acksLa
     } else {
       await fail(env, run, task.name, err, ignoreResult);
     }
+    if (acksLate) env.settler.ack(delivery.tag);
+    return;
+  }
+  if (run.terminated) {
     if (acksLate) env.settler.ack(delivery.tag);
     return;
   }

@@ -22,6 +22,7 @@ import type { Task } from '../task/task.ts';
 import { Settler } from './settler.ts';
 import { executeTask, fail, Running, type ExecEnv } from './execute.ts';
 import { joinChord } from './followups.ts';
+import { startPidbox, type PidboxWorker } from './pidbox.ts';
 
 export interface WorkerOptions {
   /** Tasks in flight at once (`-c`). */
@@ -54,7 +55,7 @@ const HOLD_MS = 1000;
 /** The longest a due parked message waits for a promotion sweep. */
 const PROMOTE_EVERY_MS = 1000;
 
-export class Worker extends EventEmitter {
+export class Worker extends EventEmitter implements PidboxWorker {
   readonly hostname: string;
   /** Unique per process: several workers may share a node name. */
   readonly instance: string;
@@ -83,6 +84,8 @@ export class Worker extends EventEmitter {
   private promoteTimer: NodeJS.Timeout | null = null;
   private promoteAt = Infinity;
   private idleWaiters: Array<() => void> = [];
+  private stopPidbox: (() => Promise<void>) | null = null;
+  startedAt = Date.now();
 
   constructor(readonly app: Celeriac, options: WorkerOptions = {}) {
     super();
@@ -116,6 +119,14 @@ export class Worker extends EventEmitter {
     this.timers.push(setInterval(() => void this.recover(), Math.max(500, lease / 2)));
     void this.promote();
     this.consumerDone = this.consume();
+    this.startedAt = Date.now();
+    if (this.broker.control) {
+      try {
+        this.stopPidbox = await startPidbox(this, this.broker.control, this.log);
+      } catch (err) {
+        this.log.warning(`Remote control is off: ${(err as Error).message}`);
+      }
+    }
     this.log.info(`${this.hostname} ready.`);
     this.emit('ready');
   }
@@ -127,6 +138,45 @@ export class Worker extends EventEmitter {
 
   activeRequests(): Running[] {
     return [...this.running.values()];
+  }
+
+  registered(): string[] {
+    return [...this.app.tasks.keys()].sort();
+  }
+
+  active(): Running[] {
+    return [...this.running.values()];
+  }
+
+  reservedRequests(): Running[] {
+    return this.waiting.map((w) => w.run);
+  }
+
+  scheduled(): Array<{ eta: Date; run: Running }> {
+    return [...this.held.values()].map((h) => ({ eta: h.run.msg.eta!, run: h.run }));
+  }
+
+  /**
+   * Celery's revoke: the id is remembered, so the task is discarded (REVOKED) when it arrives or comes due; with
+   * `terminate` a running one gets its AbortSignal fired, REVOKED "terminated" is stored, and its outcome is ignored.
+   */
+  revoke(taskId: string, terminate = false): void {
+    this.revoked.add(taskId);
+    if (!terminate) return;
+    for (const run of this.running.values()) {
+      if (run.msg.id !== taskId) continue;
+      run.terminated = true;
+      run.abort(new TaskRevokedError(taskId, 'terminated'));
+      this.log.info(`Terminating ${run.msg.task}[${taskId}] (revoked)`);
+      this.settler.store({ taskId, meta: makeResultMeta({ taskId, status: 'REVOKED',
+        result: errorToException(new TaskRevokedError(taskId, 'terminated')), traceback: null, groupId: run.msg.group,
+        parentId: run.msg.parentId }) });
+    }
+  }
+
+  shutdown(): void {
+    this.log.warning('worker: Warm shutdown requested by remote control');
+    void this.stop();
   }
 
   private async renew(): Promise<void> {
@@ -472,6 +522,7 @@ export class Worker extends EventEmitter {
   private async finish(): Promise<void> {
     if (this.mode === 'stopped') return;
     this.mode = 'stopped';
+    await this.stopPidbox?.().catch(() => {});
     if (this.promoteTimer) clearTimeout(this.promoteTimer);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];

@@ -18,6 +18,7 @@ import {
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
 import { maskUrl, redisOptionsFromUrl } from './url.ts';
 import { priorityOf, redelivered } from '../envelope.ts';
+import { RedisControl } from './control.ts';
 
 const RECOVER_BATCH = 500;
 /** How often an idle consumer looks for messages that arrived without a wake-up (e.g. from Python producers). */
@@ -25,6 +26,7 @@ const POLL_MS = 50;
 
 export class RedisBroker implements Broker {
   readonly displayUrl: string;
+  readonly control: RedisControl;
   private readonly client: Redis & BrokerScripts;
   private subscriber: Redis | null = null;
   private readonly subscribed = new Set<string>();
@@ -36,8 +38,10 @@ export class RedisBroker implements Broker {
 
   constructor(private readonly url: string, private readonly options: BrokerOptions) {
     this.displayUrl = maskUrl(url);
-    this.wakePrefix = `celeriac.wake.${redisOptionsFromUrl(url).db ?? 0}.`;
+    const db = redisOptionsFromUrl(url).db ?? 0;
+    this.wakePrefix = `celeriac.wake.${db}.`;
     this.client = defineBrokerScripts(connectRedis(url, { role: 'broker' }));
+    this.control = new RedisControl(url, this.client, db);
   }
 
   private wakeChannel(queue: string): string {

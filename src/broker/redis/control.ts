@@ -1,0 +1,71 @@
+/**
+ * Celery's pidbox and events on Redis (CELERY-WIRE.md §10, §11):
+ *   PUBLISH /<db>.celery.pidbox <request>                 requests to every worker (fanout)
+ *   _kombu.binding.reply.celery.pidbox                   set: `<oid>\x06\x16\x06\x16<oid>.reply.celery.pidbox`
+ *   <oid>.reply.celery.pidbox                            list: replies, LPUSHed by workers, popped by the caller
+ *   PUBLISH /<db>.celeryev/<routing key> <event>          worker events
+ */
+import type { Redis } from 'ioredis';
+import type { ControlChannel } from '../broker.ts';
+import { connectRedis } from './connection.ts';
+import { SEP, bindingKey, bindingMember } from './keys.ts';
+
+const REPLY_EXCHANGE = 'reply.celery.pidbox';
+
+export class RedisControl implements ControlChannel {
+  private readonly prefix: string;
+
+  constructor(private readonly url: string, private readonly client: Redis, db: number) {
+    this.prefix = `/${db}.`;
+  }
+
+  async listen(handler: (raw: string) => void): Promise<() => Promise<void>> {
+    const sub = connectRedis(this.url, { role: 'control', blocking: true });
+    const channel = `${this.prefix}celery.pidbox`;
+    sub.on('message', (ch: string, raw: string) => {
+      if (ch === channel) handler(raw);
+    });
+    await sub.subscribe(channel);
+    return async () => {
+      sub.disconnect();
+    };
+  }
+
+  async reply(routingKey: string, raw: string): Promise<void> {
+    const members = await this.client.smembers(bindingKey(REPLY_EXCHANGE));
+    for (const m of members) {
+      const [rk, , queue] = m.split(SEP);
+      if (rk === routingKey) await this.client.lpush(queue, raw);
+    }
+  }
+
+  async request(raw: string, replyKey: string | null, timeoutMs: number, expected?: number): Promise<string[]> {
+    if (!replyKey) {
+      await this.client.publish(`${this.prefix}celery.pidbox`, raw);
+      return [];
+    }
+    const queue = `${replyKey}.reply.celery.pidbox`;
+    const member = bindingMember(replyKey, queue);
+    await this.client.sadd(bindingKey(REPLY_EXCHANGE), member);
+    const waiter = connectRedis(this.url, { role: 'control-reply', blocking: true });
+    const replies: string[] = [];
+    try {
+      await this.client.publish(`${this.prefix}celery.pidbox`, raw);
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline && (expected === undefined || replies.length < expected)) {
+        const left = Math.max(0.01, Math.min(1, (deadline - Date.now()) / 1000));
+        const got = await waiter.brpop(queue, left);
+        if (got) replies.push(got[1]);
+      }
+    } finally {
+      waiter.disconnect();
+      await this.client.srem(bindingKey(REPLY_EXCHANGE), member);
+      await this.client.del(queue);
+    }
+    return replies;
+  }
+
+  async event(routingKey: string, raw: string): Promise<void> {
+    await this.client.publish(`${this.prefix}celeryev/${routingKey}`, raw);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The caller's side of remote control (Celery's `app.control`): broadcast a command to workers — celeriac or Python —
+ * and collect their replies for a while. Needs a broker with a control channel (Redis).
+ */
+import { randomUUID } from 'node:crypto';
+import { CeleriacError, ErrorCode } from '../shared/errors.ts';
+import { decodeControlReply, encodeControlRequest } from '../protocol/index.ts';
+import type { Celeriac } from '../app/app.ts';
+
+export interface BroadcastOptions {
+  /** Node names to address (default: every worker). */
+  destination?: string[];
+  /** Milliseconds to collect replies (default 1000). */
+  timeout?: number;
+  /** Stop after this many replies (default: as many destinations as given, else wait the whole timeout). */
+  limit?: number;
+}
+
+export type InspectMethod = 'ping' | 'active' | 'registered' | 'stats' | 'reserved' | 'scheduled' | 'revoked';
+
+export class Control {
+  constructor(private readonly app: Celeriac) {}
+
+  private async channel() {
+    const broker = await this.app.broker();
+    if (!broker.control) {
+      throw new CeleriacError(ErrorCode.BadOption, `remote control needs a Redis broker (this app uses ${broker.displayUrl})`);
+    }
+    return broker.control;
+  }
+
+  /** Send a command and gather `{node: reply}` from the workers that answer within the timeout. */
+  async broadcast(method: string, args: Record<string, unknown> = {}, o: BroadcastOptions = {}): Promise<Record<string, unknown>> {
+    const channel = await this.channel();
+    const oid = randomUUID();
+    const ticket = randomUUID();
+    const timeout = o.timeout ?? 1000;
+    const raw = encodeControlRequest({
+      method, arguments: args, destination: o.destination ?? null, pattern: null, matcher: null, ticket,
+      reply_to: { exchange: 'reply.celery.pidbox', routing_key: oid },
+    }, timeout / 1000);
+    const replies = await channel.request(raw, oid, timeout, o.limit ?? o.destination?.length);
+    const out: Record<string, unknown> = {};
+    for (const r of replies) {
+      try {
+        const { ticket: t, replies: body } = decodeControlReply(r);
+        if (t === ticket) Object.assign(out, body);
+      } catch {
+        // a reply we cannot read is not an answer
+      }
+    }
+    return out;
+  }
+
+  /** A command that expects no reply (Celery's "cast"), e.g. revoke. */
+  async cast(method: string, args: Record<string, unknown> = {}, destination?: string[]): Promise<void> {
+    const channel = await this.channel();
+    const raw = encodeControlRequest({ method, arguments: args, destination: destination ?? null, pattern: null,
+      matcher: null }, 0);
+    await channel.request(raw, null, 0);
+  }
+
+  ping(o: BroadcastOptions = {}): Promise<Record<string, unknown>> {
+    return this.broadcast('ping', {}, o);
+  }
+
+  inspect(method: InspectMethod, o: BroadcastOptions = {}): Promise<Record<string, unknown>> {
+    const args = method === 'active' ? { safe: null } : method === 'registered' ? { taskinfoitems: [] } : {};
+    return this.broadcast(method, args, o);
+  }
+
+  /** Every worker discards the task when it arrives; with `terminate`, a running one is stopped (its signal fires). */
+  revoke(taskId: string | string[], o: { terminate?: boolean; destination?: string[] } = {}): Promise<void> {
+    return this.cast('revoke', { task_id: taskId, terminate: o.terminate ?? false, signal: 'SIGTERM' }, o.destination);
+  }
+
+  shutdown(destination?: string[]): Promise<void> {
+    return this.cast('shutdown', {}, destination);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Remote control (pidbox) and event envelopes, as Celery sends them (CELERY-WIRE.md §10, §11): a request is published
+ * to the fanout channel `/<db>.celery.pidbox`; replies go to the caller's reply list, `{<hostname>: <value>}`.
+ */
+import { randomUUID } from 'node:crypto';
+import { decodeBody, encodeBody, parseEnvelope } from './envelope.ts';
+
+export interface ControlRequest {
+  method: string;
+  arguments: Record<string, unknown>;
+  destination: string[] | null;
+  pattern: string | null;
+  matcher: string | null;
+  ticket?: string;
+  reply_to?: { exchange: string; routing_key: string };
+}
+
+function envelope(body: unknown, headers: Record<string, unknown>, exchange: string, routingKey: string, mode: number): string {
+  return JSON.stringify({
+    body: encodeBody(body), 'content-encoding': 'utf-8', 'content-type': 'application/json', headers,
+    properties: { delivery_mode: mode, delivery_info: { exchange, routing_key: routingKey }, priority: 0,
+      body_encoding: 'base64', delivery_tag: randomUUID() },
+  });
+}
+
+export function encodeControlRequest(r: ControlRequest, timeoutSeconds: number): string {
+  const expires = r.ticket ? Date.now() / 1000 + timeoutSeconds : 0;
+  return envelope(r, { clock: 1, expires }, 'celery.pidbox', '', 2);
+}
+
+/** Throws MalformedMessageError when the envelope or its body cannot be read. */
+export function decodeControlRequest(raw: string): ControlRequest {
+  const body = decodeBody(parseEnvelope(raw)) as Partial<ControlRequest>;
+  if (!body || typeof body !== 'object' || typeof body.method !== 'string') throw new Error('not a control request');
+  return {
+    method: body.method,
+    arguments: body.arguments && typeof body.arguments === 'object' ? body.arguments : {},
+    destination: Array.isArray(body.destination) ? body.destination.map(String) : null,
+    pattern: typeof body.pattern === 'string' ? body.pattern : null,
+    matcher: typeof body.matcher === 'string' ? body.matcher : null,
+    ticket: typeof body.ticket === 'string' ? body.ticket : undefined,
+    reply_to: body.reply_to && typeof body.reply_to === 'object' ? body.reply_to : undefined,
+  };
+}
+
+export function encodeControlReply(hostname: string, ticket: string, routingKey: string, value: unknown): string {
+  return envelope({ [hostname]: value }, { ticket, clock: 1 }, 'reply.celery.pidbox', routingKey, 1);
+}
+
+/** One reply: `{hostname: value}` plus the ticket it answers. */
+export function decodeControlReply(raw: string): { ticket: string | null; replies: Record<string, unknown> } {
+  const env = parseEnvelope(raw);
+  const body = decodeBody(env);
+  return { ticket: typeof env.headers.ticket === 'string' ? env.headers.ticket : null,
+    replies: body && typeof body === 'object' ? body as Record<string, unknown> : {} };
+}
+
+/** A worker event (worker-online/-heartbeat/-offline) in Celery's envelope; `utcoffset` as Python computes it. */
+export function encodeEvent(type: string, hostname: string, fields: Record<string, unknown>): { routingKey: string; raw: string } {
+  const routingKey = type.replace(/-/g, '.');
+  const body = {
+    hostname, utcoffset: Math.round(new Date().getTimezoneOffset() / 60), pid: process.pid, clock: 1,
+    timestamp: Date.now() / 1000, type, ...fields,
+  };
+  return { routingKey, raw: envelope(body, { hostname }, 'celeryev', routingKey, 1) };
+}
