@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { Celeriac, Control, Worker, TaskRevokedError, type TaskContext } from 'celeriac';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { quietLogger } from '../helpers/logs.ts';
-import { PyWorker, peerJson, sleep, until } from '../helpers/python.ts';
+import { PyWorker, peerJson as peerJsonTyped, sleep, until } from '../helpers/python.ts';
+
+// control replies are maps or lists keyed by node name, not task results
+const peerJson = (r: RedisServer, argv: string[]): Promise<any> => peerJsonTyped(r, argv);
 import { celeriac, exec, lastJsonLine } from '../helpers/processes.ts';
 
 let redis: RedisServer;
