@@ -138,7 +138,9 @@ describe('TS and Python workers together', () => {
     const lines: string[] = [];
     const w = await startWorker(app, q, { logger: quietLogger(lines) });
     const res = await app.sendTask<number>('celery_peer.add', [20, 22], {}, { queue: q, countdown: 3 });
-    await until(() => lines.some((l) => l.includes(`[${res.id}] received`)), 'the TS worker to receive it', 5000);
+    // a far ETA is parked ("scheduled for …"), a near one held ("received")
+    await until(() => lines.some((l) => l.includes(`[${res.id}] received`) || l.includes(`[${res.id}] scheduled for`)),
+      'the TS worker to receive it', 5000);
     await sleep(300);
     await w.stop();
     const py = await startPy([q], 'py-eta@%h');
@@ -153,6 +155,6 @@ describe('TS and Python workers together', () => {
       throw new Error(`${err.message}; the message is now at ${JSON.stringify(where)}`);
     });
     assert.equal(value, 42);
-    await until(() => py.out.includes(`Task celery_peer.add[${res.id}] succeeded`), 'the Python worker to log it', 5000);
+    await until(() => py.out.includes(`Task celery_peer.add[${res.id}] succeeded`), `the Python worker to log it; its output:\n${py.out}\nTS:\n${lines.join('\n')}`, 5000);
   });
 });

@@ -8,11 +8,12 @@ const prelude = read('reserve-one');
 export const RESERVE_LUA = `${prelude}\n${read('reserve')}`;
 export const RESTORE_LUA = read('restore');
 export const DEFER_LUA = read('defer');
-export const PROMOTE_LUA = read('promote');
+const moveBack = read('move-back');
+export const PROMOTE_LUA = `${moveBack}\n${read('promote')}`;
 export const BEAT_FIRE_LUA = read('beat-fire');
 export const LOCK_LUA = read('lock');
 export const UNLOCK_LUA = read('unlock');
-export const LEAVE_LUA = read('leave');
+export const LEAVE_LUA = `${moveBack}\n${read('leave')}`;
 
 export interface BrokerScripts {
   celeriacReserve(...args: (string | number)[]): Promise<string[]>;

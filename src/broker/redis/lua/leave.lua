@@ -10,14 +10,7 @@ if alive > 0 then return { alive, 0 } end
 local moved = 0
 local members = redis.call('ZRANGE', KEYS[2], 0, -1)
 for _, member in ipairs(members) do
-  local nl = string.find(member, '\n', 1, true)
   redis.call('ZREM', KEYS[2], member)
-  if nl then
-    local list = string.sub(member, 1, nl - 1)
-    redis.call('RPUSH', list, string.sub(member, nl + 1))
-    moved = moved + 1
-    local band = string.find(list, '\6\22', 1, true)
-    redis.call('PUBLISH', ARGV[3] .. (band and string.sub(list, 1, band - 1) or list), '')
-  end
+  moved = moved + move_back(member, ARGV[3])
 end
 return { 0, moved }

@@ -6,15 +6,8 @@
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
 for _, member in ipairs(due) do
-  local nl = string.find(member, '\n', 1, true)
   redis.call('ZREM', KEYS[1], member)
-  if nl then
-    local list = string.sub(member, 1, nl - 1)
-    redis.call('RPUSH', list, string.sub(member, nl + 1))
-    moved = moved + 1
-    local band = string.find(list, '\6\22', 1, true)
-    redis.call('PUBLISH', ARGV[3] .. (band and string.sub(list, 1, band - 1) or list), '')
-  end
+  moved = moved + move_back(member, ARGV[3])
 end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if nxt[2] then return { moved, nxt[2] } end
