@@ -1,7 +1,5 @@
 /** URL scheme -> result backend implementation, loaded lazily (see broker/registry.ts). */
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
-import { closest } from '../shared/closest.ts';
-import { schemeOf } from '../broker/registry.ts';
+import { loadForScheme } from '../shared/schemes.ts';
 import type { BackendOptions, ResultBackend } from './backend.ts';
 
 type Loader = () => Promise<(url: string, o: BackendOptions) => ResultBackend>;
@@ -23,15 +21,5 @@ const BACKENDS: Record<string, Loader> = {
 BACKENDS.rediss = BACKENDS.redis;
 
 export async function createBackend(url: string, options: BackendOptions): Promise<ResultBackend> {
-  const scheme = schemeOf(url);
-  const loader = BACKENDS[scheme];
-  if (!loader) {
-    const hint = closest(scheme, Object.keys(BACKENDS));
-    throw new CeleriacError(
-      ErrorCode.UnknownScheme,
-      `unknown result backend scheme "${scheme}://" (known: ${Object.keys(BACKENDS).map((s) => s + '://').join(', ')})` +
-        (hint ? `; did you mean "${hint}://"?` : ''),
-    );
-  }
-  return (await loader())(url, options);
+  return (await loadForScheme('result backend', BACKENDS, url))(url, options);
 }
