@@ -34,6 +34,7 @@ export class RedisBroker implements Broker {
   private readonly wakeWaiters = new Set<() => void>();
   private readonly wakePrefix: string;
   private readonly declared = new Set<string>();
+  private readonly outbox: Array<{ messages: OutgoingMessage[]; resolve: () => void; reject: (e: unknown) => void }> = [];
   private closed = false;
 
   constructor(private readonly url: string, private readonly options: BrokerOptions) {
@@ -76,23 +77,32 @@ export class RedisBroker implements Broker {
     for (const q of fresh) this.declared.add(q);
   }
 
-  async publish(messages: OutgoingMessage[]): Promise<void> {
+  /**
+   * Calls made in the same turn of the event loop (a producer calling delay() in a loop, a web server under load)
+   * travel as one pipeline with one wake-up per queue: auto-pipelining of single calls, done here rather than by
+   * ioredis so that each caller still learns whether its own messages were stored.
+   */
+  publish(messages: OutgoingMessage[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.outbox.push({ messages, resolve, reject });
+      if (this.outbox.length === 1) queueMicrotask(() => void this.flushOutbox());
+    });
+  }
+
+  private async flushOutbox(): Promise<void> {
+    const batch = this.outbox.splice(0);
     try {
-      await this.publishNow(messages);
+      await this.publishNow(batch.flatMap((b) => b.messages));
+      for (const b of batch) b.resolve();
     } catch (err) {
-      throw connectionError(this.client, err);
+      const failure = connectionError(this.client, err);
+      for (const b of batch) b.reject(failure);
     }
   }
 
   private async publishNow(messages: OutgoingMessage[]): Promise<void> {
     await this.declareQueues([...new Set(messages.map((m) => m.queue))]);
     const now = Date.now();
-    if (messages.length === 1 && !(messages[0].dueAt && messages[0].dueAt > now)) {
-      const m = messages[0];
-      await Promise.all([this.client.lpush(queueListKey(m.queue, m.priority), m.raw),
-        this.client.publish(this.wakeChannel(m.queue), '')]);
-      return;
-    }
     const pipe = this.client.pipeline();
     const woken = new Set<string>();
     for (const m of messages) {
