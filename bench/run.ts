@@ -37,7 +37,7 @@ const systems: System[] = [celeriacSystem(redis.port), bullmqSystem(redis.port)]
 let celeryNote = '';
 if (celeryAvailable()) systems.push(celerySystem(redis.port));
 else celeryNote = 'Python Celery skipped: /usr/bin/python3 with python3-celery not found (apt-get install python3-celery)';
-const selected = o.only ? systems.filter((s) => o.only!.split(',').some((n) => s.name.toLowerCase().startsWith(n))) : systems;
+const selected = o.only ? systems.filter((s) => o.only!.toLowerCase().split(',').some((n) => s.name.toLowerCase().startsWith(n))) : systems;
 
 type Metric = { name: string; unit: string; higherIsBetter: boolean };
 const METRICS: Metric[] = [
@@ -118,7 +118,7 @@ for (const sys of selected) {
 
 // the embedded default, for scale: no Redis at all, two worker processes on one SQLite file
 const embedded: number[] = [];
-if (!o.only || 'celeriac'.startsWith(o.only)) {
+if (!o.only || o.only.toLowerCase().split(',').some((n) => 'celeriac'.startsWith(n))) {
   for (let run = 1; run <= RUNS; run++) {
     log(`celeriac embedded (SQLite, 2 worker processes): run ${run}/${RUNS}`);
     embedded.push(await embeddedDrain(Math.round(N / 3)));

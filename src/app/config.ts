@@ -41,7 +41,7 @@ export interface CeleriacConfig {
   /** Largest result a task may return, in bytes of JSON (default 10 MiB); a bigger one is stored as FAILURE. */
   maxResultBytes?: number;
   /**
-   * IANA time zone for crontab schedules and naive ETAs, e.g. `Asia/Shanghai`. Default as in Celery: UTC, or the
+   * IANA time zone for crontab schedules (naive ETAs are read as UTC), e.g. `Asia/Shanghai`. Default as in Celery: UTC, or the
    * machine's zone when `enableUtc` is false.
    */
   timezone?: string;

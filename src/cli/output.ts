@@ -17,6 +17,9 @@ export function fatal(err: unknown): never {
   const e = err as Error;
   const code = err instanceof CeleriacError ? ` [${err.code}]` : '';
   process.stderr.write(`celeriac: error: ${e?.message ?? String(err)}${code}\n`);
-  if (debug && e?.stack) process.stderr.write(e.stack + '\n');
+  if (debug) {
+    // the cause's stack shows where the user's code failed (e.g. a task module that throws while loading)
+    for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) process.stderr.write(`${cur.stack}\n`);
+  }
   process.exit(err instanceof UsageError ? 2 : 1);
 }

@@ -67,7 +67,8 @@ export async function joinChord(app: Celeriac, backend: ResultBackend, msg: Task
   if (!body || !msg.group) return;
   const parts = await backend.chordPartDone({ groupId: msg.group, index: msg.groupIndex, taskId: msg.id, state, result });
   if (!parts) return;
-  const bodyId = opt<string>(body, 'task_id') ?? uuid();
+  // a fixed id when the body has none: a chord completed twice (at-least-once) then still has one body result
+  const bodyId = opt<string>(body, 'task_id') ?? `${msg.group}.body`;
   const failed = parts.find(([, s]) => s !== 'SUCCESS');
   if (failed) {
     const [tid, , exc] = failed;

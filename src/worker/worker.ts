@@ -506,6 +506,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
     // messages still reserved (running ones that were not acked early) go back for another worker
     const back = runs.filter((r) => this.reserved.has(r.delivery.tag));
     await this.giveBack([...back, ...this.waiting.splice(0).map((w) => w.run), ...this.takeHeld()]);
+    await this.withdraw();
     await this.finish();
   }
 

@@ -186,6 +186,6 @@ export class MemoryBackend implements ResultBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const reject of [...this.mine]) reject(new Error('result backend closed'));
+    for (const reject of [...this.mine]) reject(new CeleriacError(ErrorCode.Closed, 'the result backend was closed while waiting for a result'));
   }
 }

@@ -17,7 +17,7 @@ const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.m
 
 interface Scripts {
   celeriacStore(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
-  celeriacChordPart(j: string, t: string, s: string, score: string, member: string, ttl: number): Promise<string[]>;
+  celeriacChordPart(j: string, t: string, s: string, score: string, member: string, ttl: number, taskId: string): Promise<string[]>;
 }
 
 type Waiter = { taskId: string; resolve: (m: ResultMeta) => void; reject: (e: Error) => void };
@@ -170,6 +170,7 @@ export class RedisBackend implements ResultBackend {
     const score = part.index === null ? 'inf' : String(part.index);
     const members = await this.client.celeriacChordPart(
       chordKey(part.groupId, 'j'), chordKey(part.groupId, 't'), chordKey(part.groupId, 's'), score, member, this.ttl,
+      part.taskId,
     );
     if (members.length === 0) return null;
     return members.map((m) => {

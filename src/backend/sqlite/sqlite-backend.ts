@@ -205,7 +205,7 @@ export class SqliteBackend implements ResultBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const set of this.waiters.values()) for (const w of set) w.reject(new Error('result backend closed'));
+    for (const set of this.waiters.values()) for (const w of set) w.reject(new CeleriacError(ErrorCode.Closed, 'the result backend was closed while waiting for a result'));
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.handle.release();

@@ -91,32 +91,37 @@ export class RedisBroker implements Broker {
 
   private async flushOutbox(): Promise<void> {
     const batch = this.outbox.splice(0);
+    let replies: [Error | null, unknown][];
     try {
-      await this.publishNow(batch.flatMap((b) => b.messages));
-      for (const b of batch) b.resolve();
+      await this.declareQueues([...new Set(batch.flatMap((b) => b.messages.map((m) => m.queue)))]);
+      const now = Date.now();
+      const pipe = this.client.pipeline();
+      const woken = new Set<string>();
+      for (const b of batch) {
+        for (const m of b.messages) {
+          if (m.dueAt && m.dueAt > now) {
+            pipe.zadd(ETA, m.dueAt, parkedMember(m.queue, m.priority, m.raw));
+          } else {
+            pipe.lpush(queueListKey(m.queue, m.priority), m.raw);
+            woken.add(m.queue);
+          }
+        }
+      }
+      for (const q of woken) pipe.publish(this.wakeChannel(q), '');
+      replies = ((await pipe.exec()) ?? []) as [Error | null, unknown][];
     } catch (err) {
       const failure = connectionError(this.client, err);
       for (const b of batch) b.reject(failure);
+      return;
     }
-  }
-
-  private async publishNow(messages: OutgoingMessage[]): Promise<void> {
-    await this.declareQueues([...new Set(messages.map((m) => m.queue))]);
-    const now = Date.now();
-    const pipe = this.client.pipeline();
-    const woken = new Set<string>();
-    for (const m of messages) {
-      if (m.dueAt && m.dueAt > now) {
-        pipe.zadd(ETA, m.dueAt, parkedMember(m.queue, m.priority, m.raw));
-      } else {
-        pipe.lpush(queueListKey(m.queue, m.priority), m.raw);
-        woken.add(m.queue);
-      }
+    // each caller learns about its own commands only (a lost wake-up is not a failure: consumers also poll)
+    let at = 0;
+    for (const b of batch) {
+      const failed = replies.slice(at, at + b.messages.length).find(([e]) => e);
+      at += b.messages.length;
+      if (failed) b.reject(failed[0]);
+      else b.resolve();
     }
-    for (const q of woken) pipe.publish(this.wakeChannel(q), '');
-    const replies = await pipe.exec();
-    const failed = replies?.find(([err]) => err);
-    if (failed) throw failed[0];
   }
 
   private clock() {

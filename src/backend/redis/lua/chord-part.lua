@@ -1,10 +1,19 @@
--- chord-part: Celery's native chord join on Redis (CELERY-WIRE.md §9.5), made exactly-once for the completer.
+-- chord-part: Celery's native chord join on Redis (CELERY-WIRE.md §9.5).
 -- KEYS[1] celery-taskset-meta-<gid>.j (zset), KEYS[2] …t (extra size), KEYS[3] …s (header size).
--- ARGV[1] score (group_index, or 'inf'), ARGV[2] member JSON [1, tid, state, result], ARGV[3] expiry seconds (0: none).
+-- ARGV[1] score (group_index, or 'inf'), ARGV[2] member JSON [1, tid, state, result], ARGV[3] expiry seconds (0: none),
+-- ARGV[4] the part's task id.
+-- A part counts once per task id: a redelivered part whose second run stored another state or result replaces its
+-- earlier member (found among the members with its score, its group_index) instead of counting twice.
 -- Returns the zset members in score order when the header is complete after this call, else an empty list.
 -- A redelivered part whose member is already there still completes the chord: if the worker that first completed it
 -- died before publishing the body (and before the cleanup that deletes these keys), the body is not lost; at worst
 -- it is published twice (at-least-once, like every task).
+if ARGV[1] ~= 'inf' then
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+    local ok, rec = pcall(cjson.decode, old)
+    if ok and type(rec) == 'table' and rec[2] == ARGV[4] and old ~= ARGV[2] then redis.call('ZREM', KEYS[1], old) end
+  end
+end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local count = redis.call('ZCOUNT', KEYS[1], '-inf', '+inf')
 local extra = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
