@@ -63,6 +63,25 @@ async function until(cond: () => Promise<boolean>, timeoutMs = 60_000, what = 'c
   }
 }
 
+/** Seconds to make `n` single calls, up to 1000 in flight at once. */
+async function oneByOne(n: number, call: (i: number) => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  const window: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    window.push(call(i));
+    if (window.length >= 1000) await Promise.all(window.splice(0));
+  }
+  await Promise.all(window);
+  return (performance.now() - t0) / 1000;
+}
+
+/** Seconds to send `n` calls in batches of 1000. */
+async function inChunks(n: number, send: (from: number, size: number) => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 1000) await send(i, Math.min(1000, n - i));
+  return (performance.now() - t0) / 1000;
+}
+
 /** Offer calls at a fixed rate (in small bursts, timers cannot tick every 2 ms) and time each to its result. */
 async function offer(rate: number, seconds: number, call: () => Promise<() => Promise<unknown>>): Promise<number[]> {
   const total = Math.round(rate * seconds);
@@ -91,23 +110,8 @@ export function celeriacSystem(port: number): System {
   return {
     name: 'celeriac',
     guarantees: 'acks late (at-least-once), results stored, Celery protocol v2',
-    async enqueueOneByOne(n) {
-      const t0 = performance.now();
-      const window: Promise<unknown>[] = [];
-      for (let i = 0; i < n; i++) {
-        window.push(noop.delay(i));
-        if (window.length >= 1000) await Promise.all(window.splice(0));
-      }
-      await Promise.all(window);
-      return (performance.now() - t0) / 1000;
-    },
-    async enqueueBulk(n) {
-      const t0 = performance.now();
-      for (let i = 0; i < n; i += 1000) {
-        await noop.applyMany(Array.from({ length: Math.min(1000, n - i) }, (_, k) => [i + k] as [number]));
-      }
-      return (performance.now() - t0) / 1000;
-    },
+    enqueueOneByOne: (n) => oneByOne(n, (i) => noop.delay(i)),
+    enqueueBulk: (n) => inChunks(n, (from, size) => noop.applyMany(Array.from({ length: size }, (_, k) => [from + k] as [number]))),
     async startWorker(ready) {
       const child = spawn(process.execPath, [`${ROOT}bin/celeriac`, '-A', `${ROOT}bench/app.ts`, 'worker', '-c', '100',
         '-l', 'warning'], { env: { ...process.env, CELERIAC_BROKER_URL: broker, CELERIAC_RESULT_BACKEND: backend },
@@ -136,23 +140,9 @@ export function bullmqSystem(port: number): System {
   return {
     name: 'BullMQ',
     guarantees: 'at-least-once (lock + stalled check), return values stored',
-    async enqueueOneByOne(n) {
-      const t0 = performance.now();
-      const window: Promise<unknown>[] = [];
-      for (let i = 0; i < n; i++) {
-        window.push(queue.add('noop', { n: i }));
-        if (window.length >= 1000) await Promise.all(window.splice(0));
-      }
-      await Promise.all(window);
-      return (performance.now() - t0) / 1000;
-    },
-    async enqueueBulk(n) {
-      const t0 = performance.now();
-      for (let i = 0; i < n; i += 1000) {
-        await queue.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'noop', data: { n: i + k } })));
-      }
-      return (performance.now() - t0) / 1000;
-    },
+    enqueueOneByOne: (n) => oneByOne(n, (i) => queue.add('noop', { n: i })),
+    enqueueBulk: (n) => inChunks(n, (from, size) =>
+      queue.addBulk(Array.from({ length: size }, (_, k) => ({ name: 'noop', data: { n: from + k } })))),
     async startWorker(ready) {
       const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}bench/bullmq-worker.ts`], {
         cwd: ROOT, env: { ...process.env, BENCH_REDIS_PORT: String(port), BENCH_REDIS_DB: '2' },
