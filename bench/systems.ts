@@ -113,7 +113,8 @@ export function celeriacSystem(port: number): System {
     enqueueOneByOne: (n) => oneByOne(n, (i) => noop.delay(i)),
     enqueueBulk: (n) => inChunks(n, (from, size) => noop.applyMany(Array.from({ length: size }, (_, k) => [from + k] as [number]))),
     async startWorker(ready) {
-      const child = spawn(process.execPath, [`${ROOT}bin/celeriac`, '-A', `${ROOT}bench/app.ts`, 'worker', '-c', '100',
+      // run as a user runs it: the executable, so its shebang's Node flags apply
+      const child = spawn(`${ROOT}bin/celeriac`, ['-A', `${ROOT}bench/app.ts`, 'worker', '-c', '100',
         '-l', 'warning'], { env: { ...process.env, CELERIAC_BROKER_URL: broker, CELERIAC_RESULT_BACKEND: backend },
         stdio: ['ignore', 'ignore', 'inherit'] });
       if (ready) await until(async () => (await brokerDb.zcard('celeriac.workers')) > 0, 30_000, 'the celeriac worker');
