@@ -1,6 +1,7 @@
 // Real beat processes (the CLI) on a real Redis: two beats send each tick once; kill -9 the leader and the other
 // carries on within the lease; a restart after downtime sends once (or every missed tick with catchUp); schedule
 // changes apply on restart; `beat --list`; the notes' example config; `worker -B` runs the scheduled task.
+import { closeAll } from '../helpers/lifecycle.ts';
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Celeriac } from 'celeriac';
@@ -22,10 +23,7 @@ after(async () => {
   await redis.dispose();
 });
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill('SIGKILL');
-    await p.exited;
-  }
+  await closeAll(procs);
   await redis.flush();
 });
 

@@ -1,5 +1,6 @@
 // Real worker processes killed for real: SIGKILL mid-task (the task runs again elsewhere), SIGTERM (warm: in-flight
 // finishes, nothing reserved is lost), a second signal (cold: the running task's message goes back).
+import { closeAll } from '../helpers/lifecycle.ts';
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
@@ -23,10 +24,7 @@ after(async () => {
   await redis.dispose();
 });
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill('SIGKILL');
-    await p.exited;
-  }
+  await closeAll(procs);
   await app?.close();
   await redis.flush();
 });

@@ -1,4 +1,5 @@
 // A worker in this process against a real redis-server: results, failures, retries, routing, priorities, expiry.
+import { closeAll } from '../helpers/lifecycle.ts';
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Celeriac, Worker, TaskError, TaskRevokedError, NotJsonError, TimeoutError, type TaskContext } from 'celeriac';
@@ -15,10 +16,7 @@ after(async () => {
   await redis.dispose();
 });
 afterEach(async () => {
-  for (const o of open.splice(0).reverse()) {
-    if (o instanceof Celeriac) await o.close();
-    else await o.stop();
-  }
+  await closeAll(open);
   await redis.flush();
 });
 

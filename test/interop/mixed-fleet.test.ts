@@ -1,6 +1,7 @@
 // TS and Python workers on the same Redis and the same queues: sharing a queue, recovering each other's unacked
 // messages after a crash (kombu's `unacked`/`unacked_index` bookkeeping, CELERY-WIRE.md §6), and handing over
 // ETA tasks when a worker stops (§7).
+import { closeAll } from '../helpers/lifecycle.ts';
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Celeriac, Worker, type TaskContext } from 'celeriac';
@@ -19,14 +20,7 @@ after(async () => {
   await redis.dispose();
 });
 afterEach(async () => {
-  for (const o of open.splice(0).reverse()) {
-    if (o instanceof Celeriac) await o.close();
-    else if (o instanceof Worker || o instanceof PyWorker) await o.stop();
-    else if (o.child.exitCode === null && o.child.signalCode === null) {
-      o.kill('SIGKILL');
-      await o.exited;
-    }
-  }
+  await closeAll(open);
   // each test starts from an empty Redis (no worker registrations or parked messages left by the previous one)
   await redis.flush();
 });

@@ -1,5 +1,6 @@
 // Python Celery client (celery_peer.py send/result) → celeriac Worker in this process, over a real redis-server.
 // Every test uses its own queue so a worker left over from another test never steals its messages.
+import { closeAll } from '../helpers/lifecycle.ts';
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Celeriac, Worker, type TaskContext } from 'celeriac';
@@ -17,10 +18,7 @@ after(async () => {
   await redis.dispose();
 });
 afterEach(async () => {
-  for (const o of open.splice(0).reverse()) {
-    if (o instanceof Celeriac) await o.close();
-    else await o.stop();
-  }
+  await closeAll(open);
 });
 
 function makeApp(): Celeriac {
