@@ -15,16 +15,30 @@ function describe(v: unknown): string {
   return `an instance of ${ctor ?? 'an unknown class'}`;
 }
 
-export function assertJson(value: unknown, what: string): void {
+/**
+ * Throws NotJsonError for anything JSON would not carry faithfully. Returns an upper bound of the value's size as
+ * UTF-8 JSON (every character escaped, every number at its longest), so callers can skip measuring small values.
+ */
+export function assertJson(value: unknown, what: string): number {
   const seen = new Set<object>();
+  let bound = 0;
   const walk = (v: unknown, path: string): void => {
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+    bound += 8; // separators, quotes, null/true/false
+    if (v === null || typeof v === 'boolean') return;
+    if (typeof v === 'string') {
+      bound += v.length * 6;
+      return;
+    }
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw new NotJsonError(what, path, describe(v));
+      bound += 24;
       return;
     }
     if (typeof v !== 'object') throw new NotJsonError(what, path, describe(v));
-    if (v instanceof Date) return;
+    if (v instanceof Date) {
+      bound += 30;
+      return;
+    }
     if (seen.has(v)) throw new NotJsonError(what, path, 'a circular reference');
     seen.add(v);
     if (Array.isArray(v)) {
@@ -34,10 +48,12 @@ export function assertJson(value: unknown, what: string): void {
       if (proto !== Object.prototype && proto !== null) throw new NotJsonError(what, path, describe(v));
       for (const [k, item] of Object.entries(v)) {
         if (item === undefined) continue; // dropped by JSON, as an absent key
+        bound += k.length * 6 + 4;
         walk(item, `${path}.${k}`);
       }
     }
     seen.delete(v);
   };
   walk(value, what);
+  return bound;
 }

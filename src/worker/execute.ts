@@ -74,10 +74,9 @@ function errRepr(err: unknown): string {
   return `${info.exc_type}(${info.exc_message.map((m) => JSON.stringify(m)).join(', ')})`;
 }
 
-/** Primitives are small by construction; only strings and containers are measured. */
-function assertResultSize(value: unknown, limit: number, taskName: string): void {
-  if (value === null || typeof value === 'number' || typeof value === 'boolean') return;
-  if (typeof value === 'string' && value.length * 3 < limit) return;
+/** Measured only when the bound from assertJson says it might be too big: one stringify, not one per result. */
+function assertResultSize(value: unknown, bound: number, limit: number, taskName: string): void {
+  if (bound <= limit) return;
   const size = Buffer.byteLength(JSON.stringify(value));
   if (size > limit) {
     throw new CeleriacError(ErrorCode.TooLarge, `result of ${taskName} is ${size} bytes, over maxResultBytes (${limit})`);
@@ -165,8 +164,7 @@ export async function executeTask(env: ExecEnv, run: Running, task: Task, acksLa
   try {
     value = await withTimeLimits(run, opts, msg, () => task.handler.apply(ctx, args as any[]));
     if (value === undefined) value = null;
-    assertJson(value, `result of ${task.name}`);
-    assertResultSize(value, app.conf.maxResultBytes, task.name);
+    assertResultSize(value, assertJson(value, `result of ${task.name}`), app.conf.maxResultBytes, task.name);
   } catch (err) {
     if (run.terminated) {
       if (acksLate) env.settler.ack(delivery.tag);
