@@ -20,6 +20,6 @@ export type { BeatOptions, BeatSend } from './beat/beat.ts';
 export {
   CeleriacError, ErrorCode, TaskError, TaskRevokedError, TimeoutError, NotRegisteredError, NotJsonError,
   MaxRetriesExceededError, MalformedMessageError,
-} from './shared/errors.ts';
-export { createLogger } from './shared/logger.ts';
-export type { Logger, LogLevel } from './shared/logger.ts';
+} from './common/errors.ts';
+export { createLogger } from './common/logger.ts';
+export type { Logger, LogLevel } from './common/logger.ts';

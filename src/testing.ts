@@ -8,8 +8,8 @@ import type { CeleriacConfig } from './app/config.ts';
 import type { Task } from './task/task.ts';
 import type { TaskContext, TaskRequest } from './task/context.ts';
 import { Worker, type WorkerOptions } from './worker/worker.ts';
-import { createLogger } from './shared/logger.ts';
-import { RetrySignal } from './shared/errors.ts';
+import { createLogger } from './common/logger.ts';
+import { RetrySignal } from './common/errors.ts';
 
 /** An app whose broker and backend live in this process only; each call gets its own fresh store. */
 export function memoryApp(name = 'test', config: CeleriacConfig = {}): Celeriac {

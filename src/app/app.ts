@@ -4,9 +4,9 @@
  * sends tasks never opens a result connection it does not need, and `sqlite` code loads only for sqlite:// URLs.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
-import { assertJson } from '../shared/json.ts';
-import { producerOrigin, uuid } from '../shared/ids.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
+import { assertJson } from '../common/json.ts';
+import { producerOrigin, uuid } from '../common/ids.ts';
 import { encodeTaskMessage, type Embed } from '../protocol/index.ts';
 import type { Broker, OutgoingMessage } from '../broker/broker.ts';
 import { createBroker } from '../broker/registry.ts';

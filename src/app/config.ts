@@ -2,8 +2,8 @@
  * App configuration: Celery's setting names in camelCase, resolved once with safe defaults.
  * CELERIAC_BROKER_URL and CELERIAC_RESULT_BACKEND override the code (twelve-factor deployments).
  */
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
-import { closest } from '../shared/closest.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
+import { closest } from '../common/closest.ts';
 import type { BeatEntry } from '../beat/entry.ts';
 
 export interface Route {

@@ -1,5 +1,5 @@
 /** URL scheme -> result backend implementation, loaded lazily (see broker/registry.ts). */
-import { loadForScheme } from '../shared/schemes.ts';
+import { loadForScheme } from '../common/schemes.ts';
 import type { BackendOptions, ResultBackend } from './backend.ts';
 
 type Loader = () => Promise<(url: string, o: BackendOptions) => ResultBackend>;

@@ -15,8 +15,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { hostName } from '../shared/ids.ts';
-import { defaultLogger, type Logger } from '../shared/logger.ts';
+import { hostName } from '../common/ids.ts';
+import { defaultLogger, type Logger } from '../common/logger.ts';
 import type { BeatStore } from '../broker/broker.ts';
 import type { Celeriac, PreparedMessage } from '../app/app.ts';
 import { resolveEntries, type ResolvedEntry } from './entry.ts';

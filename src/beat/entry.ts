@@ -2,8 +2,8 @@
  * A beatSchedule entry as the user writes it (Celery's `beat_schedule` item in camelCase), and its checked form.
  * Checking happens once, when a Beat (or `beat --list`) reads the schedule, with one clear error per mistake.
  */
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
-import { closest } from '../shared/closest.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
+import { closest } from '../common/closest.ts';
 import { toSchedule, type Schedule } from './schedules.ts';
 
 export interface BeatEntryOptions {

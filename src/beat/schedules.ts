@@ -15,8 +15,8 @@
  * (Vixie cron's rules, croner's `fixedTimeRule: "no-wildcard"`).
  */
 import { Cron } from 'croner';
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
-import { closest } from '../shared/closest.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
+import { closest } from '../common/closest.ts';
 
 export interface Schedule {
   /** When the entry is next due (ms since the epoch); may be in the past; Infinity when it never will be. */

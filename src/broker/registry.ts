@@ -2,7 +2,7 @@
  * URL scheme -> broker implementation, loaded lazily so that a scheme's dependencies load only when it is used.
  * An unknown scheme gets an error naming the known ones and the closest match.
  */
-import { loadForScheme } from '../shared/schemes.ts';
+import { loadForScheme } from '../common/schemes.ts';
 import type { Broker, BrokerOptions } from './broker.ts';
 
 type Loader = () => Promise<(url: string, o: BrokerOptions) => Broker>;

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
-import { celeryTimestamp, createLogger, type Logger, type LogLevel } from '../shared/logger.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
+import { celeryTimestamp, createLogger, type Logger, type LogLevel } from '../common/logger.ts';
 import type { Celeriac } from '../app/app.ts';
 import { Beat } from '../beat/beat.ts';
 import { formatInZone, scheduleStatus } from '../beat/inspect.ts';

@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { Celeriac } from '../app/app.ts';
 
 const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];

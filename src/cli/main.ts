@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
-import { createLogger, parseLogLevel, type LogLevel } from '../shared/logger.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
+import { createLogger, parseLogLevel, type LogLevel } from '../common/logger.ts';
 import { Celeriac } from '../app/app.ts';
 import { Worker } from '../worker/worker.ts';
 import { Control } from '../control/control.ts';

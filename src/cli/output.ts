@@ -1,5 +1,5 @@
 /** The CLI's only ways out: print, fail with one clear line, or exit. Stack traces only at -l debug. */
-import { CeleriacError } from '../shared/errors.ts';
+import { CeleriacError } from '../common/errors.ts';
 
 export class UsageError extends Error {}
 

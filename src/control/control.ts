@@ -3,7 +3,7 @@
  * and collect their replies for a while. Needs a broker with a control channel (Redis).
  */
 import { randomUUID } from 'node:crypto';
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { decodeControlReply, encodeControlRequest } from '../protocol/index.ts';
 import type { Celeriac } from '../app/app.ts';
 

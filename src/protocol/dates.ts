@@ -7,7 +7,7 @@
  * timezone Python uses by default); anything else is a MalformedMessageError, never a silent Invalid Date.
  * JS dates hold milliseconds, so the last three microsecond digits are dropped when parsing and written as zeros.
  */
-import { MalformedMessageError } from '../shared/errors.ts';
+import { MalformedMessageError } from '../common/errors.ts';
 
 // Date with optional time; the time part takes an optional fraction and an optional zone (Z or ±HH[:]MM).
 const ISO_DATE =

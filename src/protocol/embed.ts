@@ -5,7 +5,7 @@
  * signatures are checked only for being objects and are otherwise passed on untouched, because the worker
  * re-publishes them as received (options such as task_id must survive byte for byte in meaning).
  */
-import { MalformedMessageError } from '../shared/errors.ts';
+import { MalformedMessageError } from '../common/errors.ts';
 import { isPlainObject } from './envelope.ts';
 
 export interface Signature {

@@ -9,7 +9,7 @@
  * - Producers always send `body_encoding: "base64"`; consumers accept a plain-text body too (s12 m2).
  */
 import { Buffer } from 'node:buffer';
-import { MalformedMessageError } from '../shared/errors.ts';
+import { MalformedMessageError } from '../common/errors.ts';
 
 export interface DeliveryInfo {
   exchange: string;

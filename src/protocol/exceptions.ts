@@ -10,7 +10,7 @@
  *   so it makes up an exception class of that name (§4.1).
  * - exceptionToError accepts any shape a writer may have stored and never throws.
  */
-import { TaskError, TaskRevokedError } from '../shared/errors.ts';
+import { TaskError, TaskRevokedError } from '../common/errors.ts';
 import type { ExceptionInfo } from './result-meta.ts';
 
 /** Python 3.11 `builtins` exception classes. */

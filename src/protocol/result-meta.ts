@@ -10,7 +10,7 @@
  *   get defaults and a string exc_message becomes a one-element list. Custom states (`PROGRESS`, from update_state)
  *   are kept; only a missing or non-string status is refused.
  */
-import { MalformedMessageError } from '../shared/errors.ts';
+import { MalformedMessageError } from '../common/errors.ts';
 import { formatNaiveUtc } from './dates.ts';
 import { isPlainObject } from './envelope.ts';
 

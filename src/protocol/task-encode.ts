@@ -10,7 +10,7 @@
  * - Nothing here picks the priority band list or talks to Redis: that is the broker's job.
  */
 import { randomUUID } from 'node:crypto';
-import { CeleriacError, ErrorCode } from '../shared/errors.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { formatCeleryDate } from './dates.ts';
 import type { Embed } from './embed.ts';
 import { encodeBody, isPlainObject, type EnvelopeProperties } from './envelope.ts';

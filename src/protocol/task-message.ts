@@ -9,7 +9,7 @@
  * - Protocol is chosen exactly as the Python worker does: `task` present in headers => 2, else the body must be a
  *   protocol 1 object naming a task (converted like Celery's proto1_to_proto2).
  */
-import { MalformedMessageError } from '../shared/errors.ts';
+import { MalformedMessageError } from '../common/errors.ts';
 import { formatCeleryDate, parseCeleryDate } from './dates.ts';
 import { readEmbed, type Embed, type Signature } from './embed.ts';
 import { decodeBody, isPlainObject, parseEnvelope, type EnvelopeProperties } from './envelope.ts';

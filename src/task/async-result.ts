@@ -2,7 +2,7 @@
  * A handle on a task's result by id, usable from any process: `app.AsyncResult(id)` or what `delay()` returns.
  * States are Celery's; an id nobody stored yet reads as PENDING (Celery cannot tell unknown from waiting either).
  */
-import { TaskRevokedError } from '../shared/errors.ts';
+import { TaskRevokedError } from '../common/errors.ts';
 import { READY_STATES, exceptionToError, type ResultMeta, type TaskState } from '../protocol/index.ts';
 import type { ResultBackend } from '../backend/backend.ts';
 

@@ -4,10 +4,10 @@
  * the result write and the ack go through the Settler, result first.
  */
 import { performance } from 'node:perf_hooks';
-import { CeleriacError, MaxRetriesExceededError, RetrySignal, ErrorCode } from '../shared/errors.ts';
-import { assertJson } from '../shared/json.ts';
-import { backoffSeconds } from '../shared/backoff.ts';
-import type { Logger } from '../shared/logger.ts';
+import { CeleriacError, MaxRetriesExceededError, RetrySignal, ErrorCode } from '../common/errors.ts';
+import { assertJson } from '../common/json.ts';
+import { backoffSeconds } from '../common/backoff.ts';
+import type { Logger } from '../common/logger.ts';
 import {
   errorToException, formatTraceback, makeResultMeta, type ResultMeta, type TaskMessage, type TaskState,
 } from '../protocol/index.ts';

@@ -2,7 +2,7 @@
  * What a finished task publishes next, as a Python worker does (CELERY-WIRE.md §9): the next link of a chain,
  * link callbacks, errbacks, and the body of a chord when this task completed its header.
  */
-import { uuid } from '../shared/ids.ts';
+import { uuid } from '../common/ids.ts';
 import { makeResultMeta, type Signature, type TaskMessage } from '../protocol/index.ts';
 import type { Celeriac, PreparedMessage } from '../app/app.ts';
 import type { ResultBackend } from '../backend/backend.ts';

@@ -5,7 +5,7 @@
  */
 import { decodeControlRequest, encodeControlReply, encodeEvent, type ControlRequest } from '../protocol/index.ts';
 import type { ControlChannel } from '../broker/broker.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Logger } from '../common/logger.ts';
 import type { Running } from './execute.ts';
 
 /** What the pidbox needs from its worker. */

@@ -6,7 +6,7 @@
  */
 import type { Broker } from '../broker/broker.ts';
 import type { ResultBackend, StoreRequest } from '../backend/backend.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Logger } from '../common/logger.ts';
 
 export class Settler {
   private stores: StoreRequest[] = [];

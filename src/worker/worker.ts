@@ -11,9 +11,9 @@
  * Modes: running → stopping (warm) → stopped; running/stopping → stopped (cold).
  */
 import { EventEmitter } from 'node:events';
-import { MalformedMessageError, NotRegisteredError, TaskRevokedError } from '../shared/errors.ts';
-import { expandNodeName } from '../shared/ids.ts';
-import { defaultLogger, type Logger } from '../shared/logger.ts';
+import { MalformedMessageError, NotRegisteredError, TaskRevokedError } from '../common/errors.ts';
+import { expandNodeName } from '../common/ids.ts';
+import { defaultLogger, type Logger } from '../common/logger.ts';
 import { decodeTaskMessage, errorToException, makeResultMeta, type TaskMessage } from '../protocol/index.ts';
 import type { Broker, Delivery, Rejected } from '../broker/broker.ts';
 import type { ResultBackend } from '../backend/backend.ts';

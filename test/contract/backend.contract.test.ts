@@ -2,7 +2,7 @@
 // and redis://.
 import { after, afterEach, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { TimeoutError } from '../../src/shared/errors.ts';
+import { TimeoutError } from '../../src/common/errors.ts';
 import { makeResultMeta, type ResultMeta, type TaskState } from '../../src/protocol/index.ts';
 import type { ChordPart } from '../../src/backend/backend.ts';
 import { KINDS, Subject, sleep } from './subjects.ts';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { MalformedMessageError } from '../../src/shared/errors.ts';
+import { MalformedMessageError } from '../../src/common/errors.ts';
 import { decodeBody, encodeBody, markRedelivered, parseEnvelope, type Envelope } from '../../src/protocol/index.ts';
 import { loadFixture } from '../helpers/fixtures.ts';
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { NotRegisteredError, TaskError, TaskRevokedError, TimeoutError } from '../../src/shared/errors.ts';
+import { NotRegisteredError, TaskError, TaskRevokedError, TimeoutError } from '../../src/common/errors.ts';
 import { errorToException, exceptionToError, formatTraceback } from '../../src/protocol/index.ts';
 import { loadFixture } from '../helpers/fixtures.ts';
 

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MalformedMessageError } from '../../src/shared/errors.ts';
+import { MalformedMessageError } from '../../src/common/errors.ts';
 import {
   decodeBody, decodeResultMeta, decodeTaskMessage, normalizeExceptionInfo, parseEnvelope, type TaskMessage,
 } from '../../src/protocol/index.ts';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MalformedMessageError } from '../../src/shared/errors.ts';
+import { MalformedMessageError } from '../../src/common/errors.ts';
 import {
   EXCEPTION_STATES, READY_STATES, decodeResultMeta, encodeResultMeta, makeResultMeta, resultKey, type TaskState,
 } from '../../src/protocol/index.ts';

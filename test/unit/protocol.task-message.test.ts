@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { CeleriacError, MalformedMessageError } from '../../src/shared/errors.ts';
+import { CeleriacError, MalformedMessageError } from '../../src/common/errors.ts';
 import {
   decodeTaskMessage, encodeBody, encodeTaskMessage, formatCeleryDate, markRedelivered, parseCeleryDate,
   type NewTaskMessage, type Signature,

@@ -11,7 +11,7 @@
  * a chord part counts once per task id; until chordCleanup() every call that finds the header complete gets the parts
  * (a redelivered last part must be able to publish a body its first completer never sent).
  */
-import { CeleriacError, ErrorCode, TimeoutError } from '../../shared/errors.ts';
+import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 

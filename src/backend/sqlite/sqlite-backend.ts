@@ -12,7 +12,7 @@
  * Tables: see schema.ts.
  */
 import { resolve } from 'node:path';
-import { CeleriacError, ErrorCode, TimeoutError } from '../../shared/errors.ts';
+import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import {
   openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type SharedDatabase,

@@ -9,7 +9,7 @@
  * State: see store.ts.
  */
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
-import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
 import { memoryBeatStore } from './beat-store.ts';

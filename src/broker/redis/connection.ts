@@ -4,7 +4,7 @@
  * after a bounded number of reconnect attempts so producers get an error instead of hanging.
  */
 import { Redis } from 'ioredis';
-import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { maskUrl, redisOptionsFromUrl } from './url.ts';
 
 const lastErrors = new WeakMap<Redis, Error>();

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { RedisOptions } from 'ioredis';
-import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 
 export function maskUrl(url: string): string {
   try {

@@ -16,7 +16,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { ChangeFeed } from './notify.ts';
 
 export type Db = Database.Database;

@@ -16,7 +16,7 @@
  */
 import { resolve } from 'node:path';
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
-import { CeleriacError, ErrorCode } from '../../shared/errors.ts';
+import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase } from './database.ts';
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
