@@ -314,7 +314,7 @@ export function crontab(spec: CrontabSpec = {}): CrontabSchedule {
   return new CrontabSchedule(spec);
 }
 
-/** A beatSchedule `schedule` value as a Schedule: plain numbers are seconds (the notes' `timedelta`). */
+/** A beatSchedule `schedule` value as a Schedule: plain numbers are seconds (as Celery accepts a `timedelta` or seconds). */
 export function toSchedule(value: unknown, where: string): Schedule {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || !(value > 0)) throw bad(`${where}: schedule must be a positive number of seconds, got ${value}`);

@@ -121,6 +121,8 @@ export interface Broker {
   promoteDue(limit?: number): Promise<{ moved: number; nextDueAt: number | null }>;
   /** Announce a celeriac worker (a unique instance id) as alive for `ttlMs`; renewed with its leases. */
   heartbeat(instance: string, ttlMs: number): Promise<void>;
+  /** The celeriac workers whose heartbeat is still alive, with the time (ms since the epoch) it lapses. */
+  workers(): Promise<WorkerPresence[]>;
   /**
    * Withdraw a worker at warm shutdown. When no other celeriac worker is alive, every parked message goes back to
    * its queue (nobody else would promote it, and a Python worker can then hold it as Python does).
@@ -135,6 +137,12 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+/** A live celeriac worker as its heartbeat records it: `instance` is `<node name>:<pid>:<random>`. */
+export interface WorkerPresence {
+  instance: string;
+  aliveUntil: number;
+}
+
 export interface BrokerOptions {
   /** Seconds after which a reservation that was not renewed is recovered (kombu's visibility_timeout for peers that do not renew). */
   visibilityTimeout: number;
@@ -144,4 +152,3 @@ export interface BrokerOptions {
   deadLetterQueue: string;
 }
 
-export type BrokerFactory = (url: string, options: BrokerOptions) => Broker;

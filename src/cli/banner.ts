@@ -1,4 +1,4 @@
-/** The worker's start-up banner, laid out like Celery's so the notes' screenshots read across. */
+/** The worker's start-up banner, laid out like Celery's so that a Celery user finds each line where they expect it. */
 import { arch, release, type } from 'node:os';
 import type { Worker } from '../worker/worker.ts';
 

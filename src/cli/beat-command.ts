@@ -2,31 +2,20 @@
  * `celeriac -A <app> beat [-l info] [--list]`: the scheduler process (banner, signals, exit), and `startBeat`, the
  * beat half of `worker -B`. The scheduling itself is src/beat/beat.ts.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
+import { VERSION } from '../common/version.ts';
 import { celeryTimestamp, createLogger, type Logger, type LogLevel } from '../common/logger.ts';
 import type { Celeriac } from '../app/app.ts';
 import { Beat } from '../beat/beat.ts';
 import { formatInZone, scheduleStatus } from '../beat/inspect.ts';
-import { loadApp, loadIncludes, type LoadedApp } from './load-app.ts';
+import { loadIncludes, type LoadedApp } from './load-app.ts';
 import { UsageError } from './output.ts';
+import { appFrom, type GlobalOptions } from './common-options.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** The global options beat needs (main.ts's GlobalOptions). */
-export interface BeatGlobals {
-  app?: string;
-  broker?: string;
-  backend?: string;
-  loglevel: LogLevel;
-}
-
-async function loadFor(g: BeatGlobals, what: string): Promise<LoadedApp> {
-  if (g.broker) process.env.CELERIAC_BROKER_URL = g.broker;
-  if (g.backend) process.env.CELERIAC_RESULT_BACKEND = g.backend;
+async function loadFor(g: GlobalOptions, what: string): Promise<LoadedApp> {
   if (!g.app) throw new UsageError(`${what} needs an app: celeriac -A <module> ${what}`);
-  const loaded = await loadApp(g.app);
+  const loaded = await appFrom(g);
   await loadIncludes(loaded); // task modules may set a task's default queue or priority
   return loaded;
 }
@@ -53,7 +42,7 @@ function banner(app: Celeriac, beat: Beat, brokerUrl: string, level: LogLevel): 
   ].join('\n');
 }
 
-async function runBeat(g: BeatGlobals): Promise<void> {
+async function runBeat(g: GlobalOptions): Promise<void> {
   const { app } = await loadFor(g, 'beat');
   const logger = createLogger({ level: g.loglevel });
   const beat = new Beat(app, { logger });
@@ -73,7 +62,7 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
 }
 
-async function listSchedule(g: BeatGlobals): Promise<void> {
+async function listSchedule(g: GlobalOptions): Promise<void> {
   const { app } = await loadFor(g, 'beat');
   try {
     const now = Date.now();
@@ -97,7 +86,7 @@ async function listSchedule(g: BeatGlobals): Promise<void> {
   }
 }
 
-export function registerBeatCommand(program: Command, globals: () => BeatGlobals): void {
+export function registerBeatCommand(program: Command, globals: () => GlobalOptions): void {
   program.command('beat')
     .description('start the scheduler: send the app\'s beatSchedule entries when due (several may run; one sends)')
     .option('--list', 'print each entry, its schedule, last run and next run, then exit')

@@ -8,8 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { Celeriac } from '../app/app.ts';
+import { enableTypeScript, isTypeScriptFile } from './typescript-loader.ts';
 
-const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
+const EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 const PACKAGE_ENTRIES = ['celery', 'index'];
 
 function resolveFile(base: string): string | null {
@@ -36,6 +37,7 @@ export function resolveModule(spec: string, from: string): string | null {
 }
 
 async function importFile(file: string, what: string): Promise<Record<string, unknown>> {
+  if (isTypeScriptFile(file)) await enableTypeScript();
   try {
     return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {

@@ -1,94 +1,18 @@
 /**
  * The `celeriac` command: argv, signals, exit codes and console output live here and nowhere else.
- *   celeriac -A <app> worker | beat | call | result | purge
+ *   celeriac [-A <app>] worker | beat | call | result | status | inspect | revoke | purge
  */
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
-import { createLogger, parseLogLevel, type LogLevel } from '../common/logger.ts';
-import { Celeriac } from '../app/app.ts';
-import { Worker } from '../worker/worker.ts';
+import { parseLogLevel, type LogLevel } from '../common/logger.ts';
+import { VERSION } from '../common/version.ts';
 import { Control } from '../control/control.ts';
-import { loadApp, loadIncludes, type LoadedApp } from './load-app.ts';
-import { workerBanner } from './banner.ts';
 import { fatal, printJson, setDebug, UsageError } from './output.ts';
-import { registerBeatCommand, startBeat } from './beat-command.ts';
-
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-interface GlobalOptions {
-  app?: string;
-  broker?: string;
-  backend?: string;
-  loglevel: LogLevel;
-}
-
-function number(what: string, { integer = false, min = 0 } = {}) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {
-      throw new InvalidArgumentError(`${what} must be a ${integer ? 'whole ' : ''}number${min > 0 ? ` ≥ ${min}` : ''}`);
-    }
-    return n;
-  };
-}
-
-function list(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-function jsonArg(what: string) {
-  return (value: string) => {
-    try {
-      return JSON.parse(value) as unknown;
-    } catch {
-      throw new InvalidArgumentError(`${what} must be JSON`);
-    }
-  };
-}
-
-async function appFrom(g: GlobalOptions): Promise<LoadedApp> {
-  if (g.broker) process.env.CELERIAC_BROKER_URL = g.broker;
-  if (g.backend) process.env.CELERIAC_RESULT_BACKEND = g.backend;
-  if (g.app) return loadApp(g.app);
-  return { app: new Celeriac('celeriac'), file: '' };
-}
-
-async function runWorker(g: GlobalOptions, o: { concurrency?: number; queues?: string[]; hostname?: string; beat?: boolean }) {
-  const loaded = await appFrom(g);
-  if (!g.app) throw new UsageError('worker needs an app: celeriac -A <module> worker');
-  await loadIncludes(loaded);
-  const { app } = loaded;
-  const logger = createLogger({ level: g.loglevel });
-  const worker = new Worker(app, { concurrency: o.concurrency, queues: o.queues, hostname: o.hostname, logger });
-  const [broker, backend] = await Promise.all([app.broker(), app.backend()]);
-  process.stdout.write(workerBanner(worker, VERSION, broker.displayUrl, backend.displayUrl) + '\n');
-  let signals = 0;
-  let beat: Awaited<ReturnType<typeof startBeat>> | null = null;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    void beat?.stop();
-    if (signals === 1 && sig !== 'SIGQUIT') {
-      logger.warning('worker: Warm shutdown (MainProcess)');
-      void worker.stop();
-    } else {
-      logger.warning('worker: Cold shutdown (MainProcess)');
-      void worker.stop({ cold: true });
-    }
-  };
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onSignal);
-  worker.once('stopped', () => {
-    void Promise.resolve(beat?.stop()).finally(() => app.close()).finally(() => process.exit(0));
-  });
-  try {
-    if (o.beat) beat = await startBeat(app, logger); // first, so a bad beatSchedule fails before any message is reserved
-    await worker.start();
-  } catch (err) {
-    if (err instanceof CeleriacError) throw err;
-    throw new CeleriacError(ErrorCode.Connection, `worker cannot start: ${(err as Error).message}`, { cause: err });
-  }
-}
+import { registerBeatCommand } from './beat-command.ts';
+import { registerWorkerCommand } from './worker-command.ts';
+import { registerStatusCommand } from './status-command.ts';
+import { appFrom, jsonArg, list, number, type GlobalOptions } from './common-options.ts';
 
 interface CallOptions {
   kwargs?: Record<string, unknown>;
@@ -225,15 +149,9 @@ export function buildProgram(): Command {
   };
   program.hook('preAction', () => setDebug(globals().loglevel === 'debug'));
 
-  program.command('worker')
-    .description('start a worker (the notes\' `celery -A pkg worker -l info`)')
-    .option('-c, --concurrency <n>', 'tasks in flight at once', number('concurrency', { integer: true, min: 1 }))
-    .option('-Q, --queues <list>', 'comma-separated queues to consume', list)
-    .option('-n, --hostname <name>', 'node name, e.g. w1@%h')
-    .option('-B, --beat', 'also run beat (the scheduler) in this process')
-    .action((o) => runWorker(globals(), o));
-
+  registerWorkerCommand(program, globals);
   registerBeatCommand(program, globals);
+  registerStatusCommand(program, globals);
 
   program.command('call')
     .description('send a task by name and print its id (or, with --wait, its result as JSON)')

@@ -17,10 +17,13 @@ export const ErrorCode = {
   ModuleLoad: 'E_MODULE_LOAD',
   NoApp: 'E_NO_APP',
   BadOption: 'E_BAD_OPTION',
+  AmbiguousOptions: 'E_AMBIGUOUS_OPTIONS',
   Connection: 'E_CONNECTION',
   Closed: 'E_CLOSED',
   DuplicateTask: 'E_DUPLICATE_TASK',
   TooLarge: 'E_TOO_LARGE',
+  SqliteDriver: 'E_SQLITE_DRIVER',
+  TypeScriptLoader: 'E_TS_LOADER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

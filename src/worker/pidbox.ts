@@ -6,6 +6,7 @@
 import { decodeControlRequest, encodeControlReply, encodeEvent, type ControlRequest } from '../protocol/index.ts';
 import type { ControlChannel } from '../broker/broker.ts';
 import type { Logger } from '../common/logger.ts';
+import { VERSION } from '../common/version.ts';
 import type { Running } from './execute.ts';
 
 /** What the pidbox needs from its worker. */
@@ -102,7 +103,7 @@ export async function startPidbox(w: PidboxWorker, control: ControlChannel, log:
   const beat = (type: string) => {
     const { routingKey, raw } = encodeEvent(type, w.hostname, {
       freq: 2.0, active: w.active().length, processed: [...w.processed.values()].reduce((a, b) => a + b, 0),
-      loadavg: [0, 0, 0], sw_ident: 'celeriac', sw_ver: '0.1.0', sw_sys: process.platform,
+      loadavg: [0, 0, 0], sw_ident: 'celeriac', sw_ver: VERSION, sw_sys: process.platform,
     });
     return control.event(routingKey, raw).catch(() => {});
   };

@@ -302,6 +302,21 @@ contract('leave(): parked messages stay while another worker is alive; the last 
   assert.deepEqual(await a.leave('worker-a'), { othersAlive: 0, unparked: 0 });
 });
 
+contract('workers() lists the live heartbeats seen from any connection, not lapsed or withdrawn ones', async (s) => {
+  const a = await s.broker();
+  const b = await s.otherBroker();
+  const before = Date.now();
+  await a.heartbeat('w1@host:1:a', 5000);
+  await b.heartbeat('w2@host:2:b', 5000);
+  await b.heartbeat('gone@host:3:c', 1);
+  await sleep(20);
+  const seen = await b.workers();
+  assert.deepEqual(seen.map((w) => w.instance).sort(), ['w1@host:1:a', 'w2@host:2:b']);
+  for (const w of seen) assert.ok(w.aliveUntil >= before + 5000, `${w.instance} alive until its heartbeat's end`);
+  await a.leave('w1@host:1:a');
+  assert.deepEqual((await a.workers()).map((w) => w.instance), ['w2@host:2:b']);
+});
+
 contract('beat lock: acquire, renew, refuse another owner, expire, release', async (s) => {
   const a = (await s.broker()).beatStore('app');
   const b = (await s.otherBroker()).beatStore('app');

@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
-import { connectRedis, connectionError } from '../../broker/redis/connection.ts';
-import { maskUrl } from '../../broker/redis/url.ts';
+import { connectRedis, connectionError } from '../../stores/redis/connection.ts';
+import { maskUrl } from '../../stores/redis/url.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, resultKey, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 

@@ -9,7 +9,7 @@
  * row is never overwritten (the upsert's WHERE); a chord part is stored once per task id (INSERT OR IGNORE), so a
  * redelivered part never inflates COUNT(*).
  */
-import type Database from 'better-sqlite3';
+import type { Db } from '../../stores/sqlite/driver.ts';
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS celeriac_results (
@@ -32,13 +32,13 @@ CREATE TABLE IF NOT EXISTS celeriac_chord_parts (
 );
 `;
 
-export function createBackendSchema(db: Database.Database): void {
+export function createBackendSchema(db: Db): void {
   db.transaction(() => db.exec(DDL)).immediate();
 }
 
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
-export function backendStatements(db: Database.Database) {
+export function backendStatements(db: Db) {
   const p = <R = unknown>(sql: string) => db.prepare<unknown[], R>(sql);
   return {
     /** (task_id, status, meta, expires_at, now) */

@@ -16,7 +16,7 @@ import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import {
   openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type SharedDatabase,
-} from '../../broker/sqlite/database.ts';
+} from '../../stores/sqlite/database.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { backendStatements, createBackendSchema, type BackendStatements } from './schema.ts';
 

@@ -8,7 +8,7 @@
  * so a publish from anywhere in the process is taken on the next turn of the event loop; interrupt() ends it.
  * State: see store.ts.
  */
-import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
+import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
@@ -200,6 +200,12 @@ export class MemoryBroker implements Broker {
   async heartbeat(instance: string, ttlMs: number): Promise<void> {
     this.check();
     this.store.workers.set(instance, Date.now() + Math.round(ttlMs));
+  }
+
+  async workers(): Promise<WorkerPresence[]> {
+    this.check();
+    const now = Date.now();
+    return [...this.store.workers].filter(([, until]) => until > now).map(([instance, aliveUntil]) => ({ instance, aliveUntil }));
   }
 
   /** The last worker out puts every parked message back (the same rule as redis/lua/leave.lua). */

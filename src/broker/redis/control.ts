@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { ControlChannel } from '../broker.ts';
-import { connectRedis } from './connection.ts';
+import { connectRedis } from '../../stores/redis/connection.ts';
 import { SEP, bindingKey, bindingMember } from './keys.ts';
 
 const REPLY_EXCHANGE = 'reply.celery.pidbox';

@@ -10,13 +10,13 @@
  * reservation older than the visibility timeout that nobody renewed — a dead Python worker's, as kombu would.
  */
 import type { Redis } from 'ioredis';
-import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
-import { connectRedis, connectionError } from './connection.ts';
+import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
+import { connectRedis, connectionError } from '../../stores/redis/connection.ts';
 import {
   ETA, WORKERS, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
 } from './keys.ts';
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
-import { maskUrl, redisOptionsFromUrl } from './url.ts';
+import { maskUrl, redisOptionsFromUrl } from '../../stores/redis/url.ts';
 import { priorityOf, redelivered } from '../envelope.ts';
 import { RedisControl } from './control.ts';
 
@@ -294,6 +294,13 @@ export class RedisBroker implements Broker {
 
   async heartbeat(instance: string, ttlMs: number): Promise<void> {
     await this.client.zadd(WORKERS, Date.now() + ttlMs, instance);
+  }
+
+  async workers(): Promise<WorkerPresence[]> {
+    const flat = await this.client.zrangebyscore(WORKERS, Date.now(), '+inf', 'WITHSCORES');
+    const out: WorkerPresence[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ instance: flat[i], aliveUntil: Number(flat[i + 1]) });
+    return out;
   }
 
   async leave(instance: string): Promise<{ othersAlive: number; unparked: number }> {

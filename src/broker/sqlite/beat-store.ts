@@ -5,7 +5,7 @@
  * Tables touched: celeriac_beat_locks, celeriac_beat_runs, celeriac_messages and celeriac_counters (the send).
  */
 import type { BeatStore, OutgoingMessage } from '../broker.ts';
-import type { Db } from './database.ts';
+import type { Db } from '../../stores/sqlite/database.ts';
 import type { BrokerStatements } from './schema.ts';
 
 export function sqliteBeatStore(

@@ -17,7 +17,7 @@
  * and a message put back takes MIN(seq) - 1 of its queue and band, landing in front. The partial indexes match the
  * WHERE clauses below exactly (SQLite uses a partial index only when the query implies its condition).
  */
-import type { Db } from './database.ts';
+import type { Db } from '../../stores/sqlite/database.ts';
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS celeriac_messages (
@@ -99,6 +99,8 @@ export function brokerStatements(db: Db) {
       ON CONFLICT (instance) DO UPDATE SET alive_until = excluded.alive_until`),
     leave: p(`DELETE FROM celeriac_workers WHERE instance = ? OR alive_until <= ?`),
     workersAlive: p<number>(`SELECT COUNT(*) FROM celeriac_workers`).pluck(),
+    workers: p<{ instance: string; alive_until: number }>(
+      `SELECT instance, alive_until FROM celeriac_workers WHERE alive_until > ? ORDER BY instance`),
     purge: p(`DELETE FROM ${M} WHERE state = 'ready' AND queue = ?`),
     queueLength: p<number>(`SELECT COUNT(*) FROM ${M} WHERE state = 'ready' AND queue = ?`).pluck(),
     addDeadLetter: p(`INSERT INTO celeriac_dead_letters (list, reason, queue, raw, at) VALUES (?, ?, ?, ?, ?)`),

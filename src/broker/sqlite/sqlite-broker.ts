@@ -15,9 +15,9 @@
  * Tables: see schema.ts.
  */
 import { resolve } from 'node:path';
-import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult } from '../broker.ts';
+import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
-import { openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase } from './database.ts';
+import { openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase } from '../../stores/sqlite/database.ts';
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
@@ -269,6 +269,11 @@ export class SqliteBroker implements Broker {
   async heartbeat(instance: string, ttlMs: number): Promise<void> {
     this.check();
     this.s.heartbeat.run(instance, Date.now() + Math.round(ttlMs));
+  }
+
+  async workers(): Promise<WorkerPresence[]> {
+    this.check();
+    return this.s.workers.all(Date.now()).map((r) => ({ instance: r.instance, aliveUntil: r.alive_until }));
   }
 
   /** The last worker out puts every parked message back (the same rule as redis/lua/leave.lua). */

@@ -15,11 +15,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { ChangeFeed } from './notify.ts';
+import { sqliteDriver, type Db } from './driver.ts';
 
-export type Db = Database.Database;
+export type { Db } from './driver.ts';
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -62,6 +62,7 @@ interface Entry {
 const open = new Map<string, Entry>();
 
 function connect(file: string): Db {
+  const Database = sqliteDriver();
   try {
     mkdirSync(dirname(file), { recursive: true });
     const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });

@@ -17,7 +17,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type Database from 'better-sqlite3';
+import type { Db } from './driver.ts';
 
 /** Fallback poll of data_version while someone waits, in case a file event is missed. */
 const FALLBACK_POLL_MS = 250;
@@ -39,7 +39,7 @@ export class ChangeFeed {
   private lastEventAt = 0;
   private closed = false;
 
-  constructor(private readonly db: Database.Database, private readonly file: string) {
+  constructor(private readonly db: Db, private readonly file: string) {
     this.base = basename(file);
   }
 
