@@ -1,11 +1,11 @@
 /**
- * Access to the captured Celery fixtures in `shared/protocol/fixtures/`. The shared folder sits next to the repo
- * (here /work/main and /work/shared; in CI the clone and shared/ are siblings too), so the path is relative to this file.
+ * Access to the captured Celery fixtures in `test/fixtures/celery/`: what real Python Celery wrote to Redis, kept in
+ * the repository (see test/fixtures/celery/README.md for what each file holds and how to capture them again).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const FIXTURES_DIR = new URL('../../../shared/protocol/fixtures/', import.meta.url);
+export const FIXTURES_DIR = new URL('../fixtures/celery/', import.meta.url);
 
 /** Every top-level `*.json` fixture file name, sorted. */
 export function fixtureNames(): string[] {
