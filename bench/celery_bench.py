@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Python Celery's side of the benchmark (client): enqueue N tasks one by one, or measure call->result latency at a
-fixed offered rate. Uses the shared peer app (celery_peer.add). Run with /usr/bin/python3 (Debian's python3-celery)."""
+fixed offered rate. Uses the test peer app (test/peer/celery_peer.py, celery_peer.add). Run with /usr/bin/python3 (Debian's python3-celery)."""
 import json, os, sys, time, threading
 sys.path.insert(0, os.environ['CELERY_PEER_DIR'])
 from celery_peer import app  # noqa: E402

@@ -10,7 +10,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Celeriac } from 'celeriac';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PEER_DIR = fileURLToPath(new URL('../../shared/protocol/peer/', import.meta.url));
+const PEER_DIR = fileURLToPath(new URL('../test/peer/', import.meta.url));
 export const PYTHON = '/usr/bin/python3';
 export const celeryAvailable = (): boolean =>
   existsSync(PYTHON) && existsSync(`${PEER_DIR}celery_peer.py`) &&

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../bin/celeriac', import.meta.url));
-export const PEER = fileURLToPath(new URL('../../../shared/protocol/peer/celery_peer.py', import.meta.url));
+export const PEER = fileURLToPath(new URL('../peer/celery_peer.py', import.meta.url));
 export const PYTHON = '/usr/bin/python3';
 
 const live = new Set<ChildProcess>();

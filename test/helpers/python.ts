@@ -1,5 +1,5 @@
 /**
- * The real Python Celery peer (shared/protocol/peer/celery_peer.py) as a test partner: a client CLI (`send`, `result`)
+ * The real Python Celery peer (test/peer/celery_peer.py) as a test partner: a client CLI (`send`, `result`)
  * whose JSON answer is parsed, and a worker process that is started, waited for and stopped.
  * Always /usr/bin/python3 (processes.ts PYTHON): the `python3` on PATH has no Celery.
  */
@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { exec, lastJsonLine, peer, PEER, PYTHON, run, type Proc } from './processes.ts';
 import type { RedisServer } from './redis.ts';
 
-/** What `celery_peer.py send|result` prints (see celery_peer._meta). */
+/** What `celery_peer.py send|result` prints (see celery_peer.result_report). */
 export interface PeerResult {
   task_id: string;
   state: string;
