@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The notes' `run` menu on the embedded default: it starts a worker (a real `celeriac worker` process on the same
+ * An interactive `run` menu on the embedded default: it starts a worker (a real `celeriac worker` process on the same
  * SQLite file) and lets you call the quick-start tasks and check their results by id.
  *   1 async add   2 send an SMS to a number you type   3 check the SMS result   4 check the add result   q quit
  * Without a terminal it plays the four steps once and exits 0 (what CI and `npm run menu` in a pipe see).

@@ -1,5 +1,5 @@
 /**
- * The home page's banners, served from the cache (the notes' `cache.get('banner_list')`): the database is read when
+ * The home page's banners, served from the cache (Django's `cache.get('banner_list')`): the database is read when
  * the cache is empty (cache-aside, so a fresh start shows banners at once) and by the `update_banner` task that beat
  * sends every minute, which rewrites the cached list without a TTL (beat keeps it fresh; a stale list is better than
  * none if beat stops).

@@ -1,6 +1,6 @@
 /**
- * The application's own SQLite database (the notes' MySQL): users and banners, in one better-sqlite3 connection
- * per process (WAL, so the web app and a separate worker can share the file).
+ * The application's own SQLite database (where a Django project would often use MySQL): users and banners, in one
+ * better-sqlite3 connection per process (WAL, so the web app and a separate worker can share the file).
  *
  * Tables:
  *   users(id, username UNIQUE NOCASE, phone UNIQUE, email UNIQUE NOCASE NULL, password_hash, created_at ms)

@@ -2,7 +2,7 @@
  * The process's shared resources, built lazily from the settings on first use and closed together: the cache (on the
  * pool from cache/pool.ts), the app database and the services over them, and the SMS provider.
  * The web app gets them passed in; task modules, which a separate `celeriac worker` may load on their own, reach them
- * here (as the notes' tasks import Django's cache and models).
+ * here (as Celery tasks in a Django project import Django's cache and models).
  */
 import { Cache } from './cache/cache.ts';
 import { closePool, pool } from './cache/pool.ts';

@@ -1,9 +1,10 @@
 /**
- * The example's settings (the notes' Django settings.py): read once from the environment, checked, frozen.
+ * The example's settings (the counterpart of a Django project's settings.py): read once from the environment,
+ * checked, frozen.
  * Every process of the system (the web app, an embedded or separate worker, beat) reads the same variables, so
  * they agree on where users, the cache and the queues live.
  *
- * Defaults are the production values of the issue (a code lives 5 minutes, one per phone per 60 s, 5 attempts);
+ * Defaults are production values (a code lives 5 minutes, one per phone per 60 s, 5 attempts);
  * tests shorten them through the same variables instead of sleeping.
  */
 import { resolve } from 'node:path';

@@ -1,6 +1,6 @@
 /**
- * Input checks with one clear 400 each. Formats follow the notes: a mainland China mobile number (11 digits,
- * 1[3-9]…), a 6-digit code; a username starts with a letter; a password is 8–64 characters.
+ * Input checks with one clear 400 each. Formats: a mainland China mobile number (11 digits, 1[3-9]…), a 6-digit
+ * code; a username starts with a letter; a password is 8–64 characters.
  * Each checker takes the parsed body's field as `unknown` and returns the clean value or throws ApiError.
  */
 import { badInput } from './errors.ts';
@@ -51,7 +51,7 @@ export function username(value: unknown, field = 'username'): string | undefined
   return value.trim();
 }
 
-/** What a password login names: a phone, an email or a username; kind is decided by its shape, as in the notes. */
+/** What a password login names: a phone, an email or a username; kind is decided by its shape. */
 export function account(value: unknown, field = 'account'): { kind: 'phone' | 'email' | 'username'; value: string } {
   const v = text(value, field, 'bad_account', 'A username, phone number or email');
   if (PHONE_RE.test(v)) return { kind: 'phone', value: v };

@@ -1,6 +1,6 @@
 // Real beat processes (the CLI) on a real Redis: two beats send each tick once; kill -9 the leader and the other
 // carries on within the lease; a restart after downtime sends once (or every missed tick with catchUp); schedule
-// changes apply on restart; `beat --list`; the notes' example config; `worker -B` runs the scheduled task.
+// changes apply on restart; `beat --list`; the example config of docs/beat.md; `worker -B` runs the scheduled task.
 import { closeAll } from '../helpers/lifecycle.ts';
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -176,9 +176,9 @@ test('beat --list: entries, schedules in words, last and next run in the configu
   assert.match(out, /no longer scheduled.*: old/);
 });
 
-test("the notes' example: update_banner every minute, send_sms at 09:43 in Asia/Shanghai with enableUtc false", async () => {
+test('the docs/beat.md example: update_banner every minute, send_sms at 09:43 Asia/Shanghai, enableUtc false', async () => {
   const before = Date.now();
-  const { code, out } = await exec(celeriac(['-A', 'test/apps/beat/notes.ts', 'beat', '--list'],
+  const { code, out } = await exec(celeriac(['-A', 'test/apps/beat/schedule-example.ts', 'beat', '--list'],
     { CELERIAC_BROKER_URL: redis.url(0), CELERIAC_RESULT_BACKEND: redis.url(1) }));
   assert.equal(code, 0, out);
   assert.match(out, /^Timezone: Asia\/Shanghai$/m);

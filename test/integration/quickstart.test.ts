@@ -1,5 +1,5 @@
-// The zero-set-up path on the embedded SQLite default, as a newcomer meets it: the notes' run menu, and a worker and
-// `call --wait` in separate processes, including a worker killed with -9 mid-task and started again.
+// The zero-set-up path on the embedded SQLite default, as a newcomer meets it: the quick start's run menu, and a
+// worker and `call --wait` in separate processes, including a worker killed with -9 mid-task and started again.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';

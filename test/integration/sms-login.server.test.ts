@@ -1,6 +1,7 @@
 // `npm start` as a newcomer runs it: the whole system in one process, the URL printed, Ctrl-C stopping it cleanly;
-// a bad setting refused with a clear message; the notes' configuration of the celeriac app; and the same app split
-// into processes on the embedded files (web app alone + `celeriac -A examples/sms-login/celery_task worker -B`).
+// a bad setting refused with a clear message; the celeriac app's configuration (time zone, beat, retries); and the
+// same app split into processes on the embedded files (web app alone +
+// `celeriac -A examples/sms-login/celery_task worker -B`).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -82,7 +83,7 @@ test('a bad setting stops the start with a message that names it (exit 2)', asyn
   assert.match(r2.out, /SMS_LOGIN_CODE_TTL must be an integer >= 1, got "soon"/);
 });
 
-test('the celeriac app as in the notes: Shanghai time, enableUtc false, update_banner every minute, send_sms retrying', async () => {
+test('the celeriac app: Shanghai time, enableUtc false, update_banner every minute, send_sms retrying', async () => {
   const { app } = await import('../../examples/sms-login/celery_task/celery.ts');
   const { sendSms, updateBanner } = await import('../../examples/sms-login/celery_task/tasks.ts');
   assert.equal(app.conf.timezone, 'Asia/Shanghai');

@@ -1,4 +1,4 @@
-// The notes' order_task.py: an async task that adds two numbers.
+// The quick start's order_task (order_task.py in a Python Celery project): an async task that adds two numbers.
 import { app } from './celery.ts';
 
 export const add = app.task('celery_task.order_task.add', async (a: number, b: number) => {

@@ -1,4 +1,5 @@
-// The notes' user_task.py: "send" an SMS code. A real provider would be called here; the demo prints it.
+// The quick start's user_task (user_task.py in a Python Celery project): "send" an SMS code. A real provider would
+// be called here; the demo prints it.
 import { app } from './celery.ts';
 
 export const sendSms = app.task('celery_task.user_task.send_sms', async (phone: string, code: string) => {

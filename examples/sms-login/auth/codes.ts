@@ -4,7 +4,7 @@
  *
  * Keys (under the cache's prefix and version):
  *   sms_throttle:<phone>          "1", TTL resendSeconds  — one code per phone per interval (SET NX: atomic)
- *   sms_code:<purpose>:<phone>    the 6 digits, TTL codeTtlSeconds (the notes' `sms_cache_<phone>`)
+ *   sms_code:<purpose>:<phone>    the 6 digits, TTL codeTtlSeconds
  *   sms_attempts:<purpose>:<phone> counter, TTL codeTtlSeconds — every check counts, before comparing
  * Rules:
  * - A new code replaces the old one and resets the attempts. Login and registration codes are apart (a code sent

@@ -57,7 +57,7 @@ export class UserStore {
     return row ? publicUser(row) : null;
   }
 
-  /** The username defaults to the phone number, as in the notes' registration. */
+  /** The username defaults to the phone number, so registering needs only a phone, a code and a password. */
   async create(u: NewUser): Promise<User> {
     const username = u.username ?? u.phone;
     if (this.q.byPhone.get(u.phone)) throw new ApiError(409, 'phone_taken', 'This phone number is already registered: log in instead.', { field: 'phone' });

@@ -1,8 +1,9 @@
 /**
- * The notes' second way, django-redis's `cache`: values are serialised (JSON here, never pickle), keys are made as
- * `<prefix>:<version>:<key>` (Django's KEY_FUNCTION, so bumping the version invalidates everything at once), every
- * set has a TTL unless told otherwise, and `connection()` gives the raw connection underneath for what the cache
- * does not wrap (the notes' `get_redis_connection('default')`; its keys are not prefixed).
+ * The second way to reach the store, a cache like django-redis's `cache`: values are serialised (JSON here, never
+ * pickle), keys are made as `<prefix>:<version>:<key>` (Django's KEY_FUNCTION, so bumping the version invalidates
+ * everything at once), every set has a TTL unless told otherwise, and `connection()` gives the raw connection
+ * underneath for what the cache does not wrap (like django-redis's `get_redis_connection('default')`; its keys are
+ * not prefixed).
  *
  * Integers are stored as their JSON text, which is also Redis's integer text, so `incr` works on cached numbers.
  */

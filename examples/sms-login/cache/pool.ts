@@ -1,6 +1,7 @@
 /**
- * The notes' first way, `pool.py`: one connection pool per process, in a module that any file imports where it
- * needs a connection (`const conn = pool().connection(); await conn.incr('count')`).
+ * The first way to reach the store, a pool module (like a redis-py `pool.py`): one connection pool per process, in a
+ * module that any file imports where it needs a connection
+ * (`const conn = pool().connection(); await conn.incr('count')`).
  *
  * On Redis the pool opens up to `poolSize` ioredis clients lazily and hands them out in turn (an ioredis client
  * pipelines many commands at once, so handing out is round-robin, not check-out/check-in). On SQLite it is a
@@ -51,7 +52,7 @@ export class ConnectionPool {
 
 let POOL: ConnectionPool | null = null;
 
-/** The process's pool, built from the settings on first use (the notes' `POOL = redis.ConnectionPool(...)`). */
+/** The process's pool, built from the settings on first use (like redis-py's `POOL = redis.ConnectionPool(...)`). */
 export function pool(): ConnectionPool {
   POOL ??= new ConnectionPool(settings().cacheUrl, { maxConnections: settings().poolSize });
   return POOL;

@@ -1,5 +1,5 @@
 /**
- * The app's tasks (the notes' user_task.py and home_task.py):
+ * The app's tasks (what a Python Celery project would split into user_task.py and home_task.py):
  * - send_sms(phone, code): hand the code to the SMS provider. Transient provider failures (5xx, timeouts, refused
  *   connections) retry by themselves with exponential backoff and jitter (1 s, 2 s, 4 s… by default, at most 60 s
  *   apart) and end as FAILURE (SmsSendError) when retries run out; a definitive refusal (4xx) fails at once.

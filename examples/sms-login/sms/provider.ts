@@ -18,7 +18,7 @@ export class SmsSendError extends Error {
   }
 }
 
-/** The text of a code message (the notes' Tencent template, in English). */
+/** The text of a code message, as an SMS vendor's verification-code template would word it. */
 export function codeText(code: string, ttlSeconds: number): string {
   const valid = ttlSeconds % 60 === 0 ? `${ttlSeconds / 60} minute${ttlSeconds === 60 ? '' : 's'}` : `${ttlSeconds} s`;
   return `[celeriac] Your verification code is ${code}. It is valid for ${valid}; do not share it.`;

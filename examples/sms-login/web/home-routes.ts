@@ -1,7 +1,7 @@
 /**
  * The home page's data and the demo's windows into the machinery:
  *   GET /api/banners            { banners, refreshedAt, source: 'cache' | 'database' } — see banners.ts
- *   GET /api/visits             { visits } — each call counts itself: INCR on the raw connection (the notes' counter)
+ *   GET /api/visits             { visits } — each call counts itself: INCR on the raw connection (a visit counter)
  *   GET /api/outbox?phone=      { messages } — the phone panel (404 outbox_disabled with a real provider)
  *   GET /api/sms/tasks/:id      { id, state, result? | error? } — a send_sms task by id, FAILURE included
  *   GET /api/health             { ok, cache, broker }
@@ -17,7 +17,7 @@ export function registerHomeRoutes(app: FastifyInstance, deps: WebDeps): void {
   app.get('/api/banners', async () => banners.list());
 
   app.get('/api/visits', async () => {
-    // `connection()` is the notes' get_redis_connection(): a command the cache does not wrap, on an unprefixed
+    // `connection()` is django-redis's get_redis_connection(): a command the cache does not wrap, on an unprefixed
     // key we name ourselves.
     const conn = cache.connection();
     return { visits: await conn.incr(`${cache.prefix}:visits`) };

@@ -1,6 +1,7 @@
 // A beat test app: its schedule comes from $BEAT_SCHEDULE (JSON), so each test picks its entries and can change them
-// between restarts. An entry is { every: seconds } (every(...)), { seconds: n } (a plain number, as in the notes'
-// timedelta) or { crontab: {...} }, plus the BeatEntry fields. $BEAT_TIMEZONE and $BEAT_ENABLE_UTC set the zone.
+// between restarts. An entry is { every: seconds } (every(...)), { seconds: n } (a plain number of seconds, like
+// Celery's timedelta) or { crontab: {...} }, plus the BeatEntry fields. $BEAT_TIMEZONE and $BEAT_ENABLE_UTC set the
+// zone.
 import { Celeriac, crontab, every, type BeatEntry, type CrontabSpec } from 'celeriac';
 
 interface EnvEntry extends Omit<BeatEntry, 'task' | 'schedule'> {

@@ -1,4 +1,5 @@
-// The notes' beat example, as written there, in TypeScript (the notes' celery.py `beat_schedule`).
+// The beat example of docs/beat.md: a Celery `beat_schedule` in TypeScript — update_banner every minute and
+// send_sms every day at 09:43, in Asia/Shanghai time with enableUtc false.
 import { Celeriac, crontab, every } from 'celeriac';
 
 export const app = new Celeriac('celery_task', {
