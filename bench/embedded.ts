@@ -22,7 +22,7 @@ export async function embeddedDrain(n: number): Promise<number> {
     await noop.applyMany(Array.from({ length: Math.min(1000, n - i) }, (_, k) => [i + k] as [number]));
   }
   const env = { ...process.env, CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url };
-  const workers = [0, 1].map((i) => spawn(`${ROOT}bin/celeriac`, ['-A', `${ROOT}bench/app.ts`, 'worker',
+  const workers = [0, 1].map((i) => spawn(`${ROOT}bin/celeriac`, ['-A', `${ROOT}bench/app.mjs`, 'worker',
     '-c', '50', '-n', `embedded${i}@%h`, '-l', 'warning'], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
   const db = new Database(join(dir, 'bench.db'), { readonly: true });
   const count = db.prepare('SELECT COUNT(*) AS n FROM celeriac_results');

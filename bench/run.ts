@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startRedis } from '../test/helpers/redis.ts';
-import { bullmqSystem, celeriacSystem, celerySystem, celeryAvailable, peakRssMb, type System } from './systems.ts';
+import { bullmqSystem, celeriacSystem, celerySystem, celeryAvailable, peakRssMb, rssMb, type System } from './systems.ts';
 import { renderSvg } from './chart.ts';
 import { embeddedDrain } from './embedded.ts';
 
@@ -48,6 +48,7 @@ const METRICS: Metric[] = [
   { name: `latency p99 @${RATE}/s`, unit: 'ms', higherIsBetter: false },
   { name: 'worker peak RSS', unit: 'MB', higherIsBetter: false },
   { name: 'Redis commands per task', unit: 'cmds', higherIsBetter: false },
+  { name: 'worker idle RSS', unit: 'MB', higherIsBetter: false },
 ];
 const samples = new Map<string, Map<string, number[]>>(); // system -> metric -> values
 const add = (sys: string, metric: string, v: number | null) => {
@@ -109,6 +110,7 @@ for (const sys of selected) {
     await admin.flushall();
     const fresh = await sys.startWorker(true);
     await new Promise((r) => setTimeout(r, 300));
+    add(sys.name, METRICS[7].name, rssMb(fresh.child.pid!));
     const lat = await sys.latency(RATE, SECONDS);
     add(sys.name, METRICS[3].name, pct(lat, 50));
     add(sys.name, METRICS[4].name, pct(lat, 99));

@@ -113,8 +113,8 @@ export function celeriacSystem(port: number): System {
     enqueueOneByOne: (n) => oneByOne(n, (i) => noop.delay(i)),
     enqueueBulk: (n) => inChunks(n, (from, size) => noop.applyMany(Array.from({ length: size }, (_, k) => [from + k] as [number]))),
     async startWorker(ready) {
-      // run as a user runs it: the executable, so its shebang's Node flags apply
-      const child = spawn(`${ROOT}bin/celeriac`, ['-A', `${ROOT}bench/app.ts`, 'worker', '-c', '100',
+      // run as a user runs it: the installed executable on compiled JavaScript
+      const child = spawn(`${ROOT}bin/celeriac`, ['-A', `${ROOT}bench/app.mjs`, 'worker', '-c', '100',
         '-l', 'warning'], { env: { ...process.env, CELERIAC_BROKER_URL: broker, CELERIAC_RESULT_BACKEND: backend },
         stdio: ['ignore', 'ignore', 'inherit'] });
       if (ready) await until(async () => (await brokerDb.zcard('celeriac.workers')) > 0, 30_000, 'the celeriac worker');
@@ -145,7 +145,7 @@ export function bullmqSystem(port: number): System {
     enqueueBulk: (n) => inChunks(n, (from, size) =>
       queue.addBulk(Array.from({ length: size }, (_, k) => ({ name: 'noop', data: { n: from + k } })))),
     async startWorker(ready) {
-      const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}bench/bullmq-worker.ts`], {
+      const child = spawn(process.execPath, [`${ROOT}bench/bullmq-worker.mjs`], {
         cwd: ROOT, env: { ...process.env, BENCH_REDIS_PORT: String(port), BENCH_REDIS_DB: '2' },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -210,8 +210,17 @@ export function celerySystem(port: number): System {
   };
 }
 
-/** Peak resident memory (VmHWM) of a process and its children, in MB. */
+/** Resident memory now (VmRSS) of `pid` and its children, in MB. */
+export function rssMb(pid: number): number {
+  return memoryMb(pid, 'VmRSS');
+}
+
+/** The high-water mark of resident memory (VmHWM) of `pid` and its children, in MB. */
 export function peakRssMb(pid: number): number {
+  return memoryMb(pid, 'VmHWM');
+}
+
+function memoryMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const kids = (p: number): number[] => {
     try {
       return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -224,7 +233,7 @@ export function peakRssMb(pid: number): number {
   let kb = 0;
   for (const p of all) {
     try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       if (m) kb += Number(m[1]);
     } catch {
       // exited meanwhile

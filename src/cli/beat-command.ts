@@ -11,6 +11,7 @@ import { Beat } from '../beat/beat.ts';
 import { formatInZone, scheduleStatus } from '../beat/inspect.ts';
 import { loadIncludes, type LoadedApp } from './load-app.ts';
 import { UsageError } from './output.ts';
+import { onParentGone } from './parent-watch.ts';
 import { appFrom, type GlobalOptions } from './common-options.ts';
 
 async function loadFor(g: GlobalOptions, what: string): Promise<LoadedApp> {
@@ -54,6 +55,7 @@ async function runBeat(g: GlobalOptions): Promise<void> {
     void beat.stop().finally(() => app.close()).finally(() => process.exit(0));
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onSignal);
+  onParentGone(onSignal);
   await beat.start();
 }
 

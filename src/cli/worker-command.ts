@@ -5,7 +5,8 @@
  * Signals: the first SIGINT or SIGTERM starts a warm shutdown (no new tasks; running ones finish, for at most
  * --shutdown-timeout seconds, then the rest are given back as in a cold one); a second one, or SIGQUIT, is cold at
  * once. The process exits 0 once the worker has stopped. The default timeout, 25 s, ends a warm shutdown inside
- * Kubernetes' 30 s termination grace period, leaving time to give messages back before SIGKILL.
+ * Kubernetes' 30 s termination grace period, leaving time to give messages back before SIGKILL. Started by npx or
+ * `npm run`, the worker also stops warmly when that npm process goes away (parent-watch.ts).
  */
 import { Command } from 'commander';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
@@ -15,6 +16,7 @@ import { Worker } from '../worker/worker.ts';
 import { loadIncludes } from './load-app.ts';
 import { workerBanner } from './banner.ts';
 import { UsageError } from './output.ts';
+import { onParentGone } from './parent-watch.ts';
 import { startBeat } from './beat-command.ts';
 import { appFrom, list, number, type GlobalOptions } from './common-options.ts';
 
@@ -53,6 +55,10 @@ async function runWorker(g: GlobalOptions, o: WorkerCommandOptions): Promise<voi
     }
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onSignal);
+  onParentGone(() => {
+    logger.warning('worker: the npm process that started this worker is gone: treating it as SIGTERM');
+    onSignal('SIGTERM');
+  });
   worker.once('stopped', () => {
     void Promise.resolve(beat?.stop()).finally(() => app.close()).finally(() => process.exit(0));
   });

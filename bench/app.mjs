@@ -1,4 +1,5 @@
 // The benchmark's celeriac app: one no-op task, acks late and results stored (the default, safe configuration).
+// Plain JavaScript on the compiled package, so the worker runs as a deployed one does: no TypeScript at run time.
 import { Celeriac } from 'celeriac';
 
 export const app = new Celeriac('bench', {
@@ -6,4 +7,4 @@ export const app = new Celeriac('bench', {
   backend: process.env.CELERIAC_RESULT_BACKEND,
 });
 
-export const noop = app.task('bench.noop', (n: number) => n);
+export const noop = app.task('bench.noop', (n) => n);

@@ -1,4 +1,5 @@
 // BullMQ's side of the benchmark: one worker process, concurrency 100, return values stored (BullMQ's default).
+// Plain JavaScript, as the celeriac worker runs, so neither pays for a TypeScript loader.
 import { Worker } from 'bullmq';
 
 const [host, port] = [process.env.BENCH_REDIS_HOST ?? '127.0.0.1', Number(process.env.BENCH_REDIS_PORT)];
