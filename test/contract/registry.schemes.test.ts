@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Celeriac, Worker } from 'celeriac';
 import { createBroker } from '../../src/broker/registry.ts';
 import { createBackend } from '../../src/backend/registry.ts';
-import { sqlitePathFromUrl } from '../../src/broker/sqlite/database.ts';
+import { sqlitePathFromUrl } from '../../src/stores/sqlite/database.ts';
 import { quietLogger } from '../helpers/logs.ts';
 import { DEFAULT_BROKER_OPTIONS } from './subjects.ts';
 
