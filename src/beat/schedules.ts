@@ -4,7 +4,7 @@
  * A schedule answers one question, `next(lastRunMs, fromMs, tz)`: when is the entry next due?
  *   - lastRunMs is the entry's last run, or null when it never ran; then `fromMs` (the time the scheduler first saw
  *     the entry) stands in for it, as Celery's `last_run_at` defaults to "now" when an entry is created: an interval
- *     entry first runs one period after beat starts, a crontab entry at its first match after that (CELERY-WIRE §12:
+ *     entry first runs one period after beat starts, a crontab entry at its first match after that (docs/wire-format.md §11:
  *     a 2 s entry was first sent at +2.02 s).
  *   - the answer may lie in the past (a missed tick); the scheduler decides whether to catch up.
  * Crontab fields use Celery's syntax (`*`, `*\/15`, `1-5`, `mon-fri`, `fri-mon` wrapping, lists, numbers, arrays) with

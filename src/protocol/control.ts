@@ -1,5 +1,5 @@
 /**
- * Remote control (pidbox) and event envelopes, as Celery sends them (CELERY-WIRE.md §10, §11): a request is published
+ * Remote control (pidbox) and event envelopes, as Celery sends them (docs/wire-format.md §9, §10): a request is published
  * to the fanout channel `/<db>.celery.pidbox`; replies go to the caller's reply list, `{<hostname>: <value>}`.
  */
 import { randomUUID } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * Celery's two date shapes (CELERY-WIRE.md §2.3, §4.1):
+ * Celery's two date shapes (docs/wire-format.md §3.5, §7.1):
  * - message `eta`/`expires`: aware ISO-8601, written as Python's isoformat() with "+00:00" and microseconds;
  * - result `date_done`: naive UTC ISO-8601 with microseconds (`datetime.utcnow().isoformat()`).
  *

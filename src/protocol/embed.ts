@@ -1,5 +1,5 @@
 /**
- * Canvas data carried in a protocol 2 body: signatures and the `embed` object (CELERY-WIRE.md §2.4, §9).
+ * Canvas data carried in a protocol 2 body: signatures and the `embed` object (docs/wire-format.md §3.4, §8).
  *
  * Invariants: readEmbed returns all four keys (absent => null, as an empty `{}` embed was accepted by Python, s12 m1);
  * signatures are checked only for being objects and are otherwise passed on untouched, because the worker

@@ -1,5 +1,5 @@
 /**
- * The outer kombu envelope: the one JSON string that is LPUSHed onto a queue list (CELERY-WIRE.md §2).
+ * The outer kombu envelope: the one JSON string that is LPUSHed onto a queue list (docs/wire-format.md §3).
  *
  * Invariants:
  * - Pure: strings in, values out. No I/O.

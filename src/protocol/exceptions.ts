@@ -1,13 +1,13 @@
 /**
  * Exceptions across languages: JS errors become Celery exception objects {exc_type, exc_message, exc_module}
- * (CELERY-WIRE.md §4.1), and stored exception objects become TaskError / TaskRevokedError.
+ * (docs/wire-format.md §7.2), and stored exception objects become TaskError / TaskRevokedError.
  *
  * Invariants:
  * - errorToException never writes a module/type pair a Python client could resolve to something that is not an
  *   exception class (that gives SecurityError, s13 r7). A pair is written only when it is known to name an exception
  *   (`builtins` + a builtin exception name, `celery.exceptions` + one of its exceptions) or looks like one
  *   (`...Error`/`...Exception`/`...Warning`); otherwise the module becomes `celeriac`, which Python does not import,
- *   so it makes up an exception class of that name (§4.1).
+ *   so it makes up an exception class of that name (§7.2).
  * - exceptionToError accepts any shape a writer may have stored and never throws.
  */
 import { TaskError, TaskRevokedError } from '../common/errors.ts';

@@ -1,6 +1,6 @@
 /**
  * The pure protocol layer: Celery 5 wire formats (envelope, task message, result record, exception object) as plain
- * functions over strings. No I/O; imports only src/common. See /shared/protocol/CELERY-WIRE.md §2, §4, §5.
+ * functions over strings. No I/O; imports only src/common. See docs/wire-format.md §3, §7.
  */
 export {
   parseEnvelope, decodeBody, encodeBody, markRedelivered, isPlainObject, JSON_CONTENT_TYPE,

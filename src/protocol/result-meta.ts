@@ -1,5 +1,5 @@
 /**
- * Task state records stored at `celery-task-meta-<id>` in the result backend (CELERY-WIRE.md §4.1, §5).
+ * Task state records stored at `celery-task-meta-<id>` in the result backend (docs/wire-format.md §7.1, §7.4).
  *
  * Invariants:
  * - makeResultMeta writes what a Python worker writes, keys in Python's order:

@@ -1,8 +1,8 @@
 /**
- * Producer side of task protocol 2: the envelope string a Python client would LPUSH (CELERY-WIRE.md §2, §13.1).
+ * Producer side of task protocol 2: the envelope string a Python client would LPUSH (docs/wire-format.md §3, §12.1).
  *
  * Invariants:
- * - Every §2.3 header is written (nulls included), in Python's order; extra headers come last and cannot replace
+ * - Every §3.3 header is written (nulls included), in Python's order; extra headers come last and cannot replace
  *   `task` or `id`.
  * - The body is base64 of [args, kwargs, embed] with all four embed keys; properties carry delivery_tag and
  *   delivery_info, because a Python worker crashes without them (s12).
@@ -20,7 +20,7 @@ export interface NewTaskMessage {
   task: string; id: string; args: unknown[]; kwargs: Record<string, unknown>; embed?: Partial<Embed>;
   /** Becomes delivery_info {exchange: '', routing_key: queue}. */
   queue: string;
-  /** properties.priority (default 0), not clamped: the band is the publisher's business (§8). */
+  /** properties.priority (default 0), not clamped: the band is the publisher's business (§4.1). */
   priority?: number | null;
   eta?: Date | null; expires?: Date | null; retries?: number;
   /** Default: id. */

@@ -1,6 +1,6 @@
 /**
  * Consumer side of the task protocol: a validating decoder for protocol 2 and protocol 1 messages
- * (CELERY-WIRE.md §2.3, §2.4, §2.6), plus the public home of the task-message API.
+ * (docs/wire-format.md §3.3, §3.4, §3.6), plus the public home of the task-message API.
  *
  * Invariants:
  * - decodeTaskMessage never invents routing: a message without delivery_tag/delivery_info is malformed, and the

@@ -253,7 +253,7 @@ function autoRetry(task: Task, msg: TaskMessage, err: unknown): RetrySignal | nu
   return new RetrySignal(countdown, err);
 }
 
-/** The retry is a new message with the same id, one more retry, and an ETA (CELERY-WIRE.md §5.3). */
+/** The retry is a new message with the same id, one more retry, and an ETA (docs/wire-format.md §7.5). */
 async function publishRetry(env: ExecEnv, run: Running, task: Task, retry: RetrySignal): Promise<void> {
   const { msg, delivery } = run;
   const extra: Record<string, unknown> = {};

@@ -1,5 +1,5 @@
 /**
- * What a finished task publishes next, as a Python worker does (CELERY-WIRE.md §9): the next link of a chain,
+ * What a finished task publishes next, as a Python worker does (docs/wire-format.md §8): the next link of a chain,
  * link callbacks, errbacks, and the body of a chord when this task completed its header.
  */
 import { uuid } from '../common/ids.ts';
@@ -58,7 +58,7 @@ function pyRepr(excType: string, message: unknown): string {
 }
 
 /**
- * Chord join (§9.5): after this header part's result is stored, count it; the part that completes the header
+ * Chord join (§8.5): after this header part's result is stored, count it; the part that completes the header
  * publishes the body with the ordered results, or stores ChordError on the body when a part failed.
  */
 export async function joinChord(app: Celeriac, backend: ResultBackend, msg: TaskMessage, state: string,

@@ -1,5 +1,5 @@
 /**
- * The worker's side of Celery's remote control (CELERY-WIRE.md §10) and its heartbeat events (§11), so that
+ * The worker's side of Celery's remote control (docs/wire-format.md §9) and its heartbeat events (§10), so that
  * `celery inspect …`, `celery control revoke`, Flower and `celeriac inspect` see celeriac workers like Python ones.
  * Requests not addressed to this node (destination/pattern) are ignored; unknown methods get an error reply.
  */

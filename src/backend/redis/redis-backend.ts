@@ -1,5 +1,5 @@
 /**
- * Celery's Redis result backend (CELERY-WIRE.md §1.2, §4, §9.5):
+ * Celery's Redis result backend (docs/wire-format.md §2.2, §7, §8.5):
  *   celery-task-meta-<id>            string: the task record, SETEX + PUBLISH on the channel of the same name
  *   celery-taskset-meta-<gid>.s/.t/.j  chord header size, extra size, and the join zset
  * Waiting subscribes to the record's channel first and then reads it once, so a record stored in between is not

@@ -1,5 +1,5 @@
 /**
- * Celery's pidbox and events on Redis (CELERY-WIRE.md §10, §11):
+ * Celery's pidbox and events on Redis (docs/wire-format.md §9, §10):
  *   PUBLISH /<db>.celery.pidbox <request>                 requests to every worker (fanout)
  *   _kombu.binding.reply.celery.pidbox                   set: `<oid>\x06\x16\x06\x16<oid>.reply.celery.pidbox`
  *   <oid>.reply.celery.pidbox                            list: replies, LPUSHed by workers, popped by the caller

@@ -1,5 +1,5 @@
 /**
- * kombu's Redis layout, shared with Python Celery (CELERY-WIRE.md §1.1, §8), plus celeriac's own keys.
+ * kombu's Redis layout, shared with Python Celery (docs/wire-format.md §2.1, §4.1), plus celeriac's own keys.
  *
  *   <queue>, <queue>\x06\x163, \x06\x166, \x06\x169   lists: priority bands 0–2, 3–5, 6–8, 9+ (LPUSH in, RPOP out)
  *   _kombu.binding.<exchange>                       set: `<routing_key>\x06\x16<pattern>\x06\x16<queue>`

@@ -1,4 +1,4 @@
--- chord-part: Celery's native chord join on Redis (CELERY-WIRE.md §9.5).
+-- chord-part: Celery's native chord join on Redis (docs/wire-format.md §8.5).
 -- KEYS[1] celery-taskset-meta-<gid>.j (zset), KEYS[2] …t (extra size), KEYS[3] …s (header size).
 -- ARGV[1] score (group_index, or 'inf'), ARGV[2] member JSON [1, tid, state, result], ARGV[3] expiry seconds (0: none),
 -- ARGV[4] the part's task id.
