@@ -72,7 +72,7 @@ export async function startSystem(options: { settings?: Settings; logger?: Logge
     web = await buildWebApp({
       rt,
       settings: s,
-      queueSms: async (phone, code) => (await sendSms.applyAsync([phone, code], { expires: s.codeTtlSeconds })).id,
+      queueSms: async (phone, code) => (await sendSms.applyAsync([phone, code], {}, { expires: s.codeTtlSeconds })).id,
       smsStatus,
       brokerUrl: async () => (await app.broker()).displayUrl,
       logError: (m) => log.error(m),

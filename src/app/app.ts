@@ -14,7 +14,10 @@ import type { ResultBackend } from '../backend/backend.ts';
 import { createBackend } from '../backend/registry.ts';
 import { AsyncResult } from '../task/async-result.ts';
 import { Task, type Call, type TaskHandler, type TaskProducer } from '../task/task.ts';
-import type { ApplyOptions, TaskOptions } from '../task/options.ts';
+import {
+  checkApplyOptions, checkTaskOptions, refuseAmbiguousKwargs, type ApplyOptions, type TaskOptions,
+} from '../task/options.ts';
+import { closest } from '../common/closest.ts';
 import { resolveConfig, type CeleriacConfig, type ResolvedConfig } from './config.ts';
 import { Router } from './routing.ts';
 
@@ -26,6 +29,28 @@ function toDate(value: Date | string, what: string): Date {
   const d = value instanceof Date ? value : new Date(value);
   if (Number.isNaN(d.getTime())) throw new CeleriacError(ErrorCode.BadOption, `${what} is not a valid date: ${String(value)}`);
   return d;
+}
+
+function seconds(value: number, what: string): number {
+  if (!Number.isFinite(value)) throw new CeleriacError(ErrorCode.BadOption, `${what} must be a finite number of seconds, got ${value}`);
+  return value;
+}
+
+const CALL_KEYS = ['args', 'kwargs', 'options'];
+
+/** One `{ args, kwargs, options }` of `applyMany`: no unknown key (a misspelt `options` would drop them), checked options. */
+function checkCall(c: Call<unknown[]>, where: string): void {
+  if (c === null || typeof c !== 'object') {
+    throw new CeleriacError(ErrorCode.BadOption, `${where} must be an argument list or { args, kwargs, options }`);
+  }
+  for (const key in c) {
+    if (!CALL_KEYS.includes(key)) {
+      const hint = closest(key, CALL_KEYS);
+      throw new CeleriacError(ErrorCode.BadOption, `${where}: unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}; ` +
+        `known keys: ${CALL_KEYS.join(', ')}`);
+    }
+  }
+  if (c.options != null) checkApplyOptions(c.options, where);
 }
 
 /** The first stack frame outside this module: the user's file that called `new Celeriac(...)`. */
@@ -65,6 +90,10 @@ export class Celeriac implements TaskProducer {
     if (this.tasks.has(name)) {
       throw new CeleriacError(ErrorCode.DuplicateTask, `task "${name}" is already registered in app "${this.main}"`);
     }
+    if (typeof handler !== 'function') {
+      throw new CeleriacError(ErrorCode.BadOption, `task "${name}": the handler must be a function`);
+    }
+    checkTaskOptions(options, `task "${name}"`);
     const task = new Task<A, Awaited<R>>(name, handler as TaskHandler<A, unknown>, options, this);
     this.tasks.set(name, task as unknown as Task);
     return task;
@@ -88,21 +117,37 @@ export class Celeriac implements TaskProducer {
     return new AsyncResult<R>(id, this);
   }
 
-  /** Send a task by name, e.g. one only a Python worker knows (Celery's `send_task`). */
+  /**
+   * Send a task by name, e.g. one only a Python worker knows (Celery's `send_task`). Options are checked as in
+   * `applyAsync`, and, as there, kwargs made only of option names with no options argument are E_AMBIGUOUS_OPTIONS.
+   */
   sendTask<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {},
     options: ApplyOptions = {}): Promise<AsyncResult<R>> {
-    return this.applyTask(name, args, kwargs, options, this.tasks.get(name)?.options) as Promise<AsyncResult<R>>;
+    if (arguments.length < 4) {
+      try {
+        refuseAmbiguousKwargs(kwargs, name, `sendTask(${JSON.stringify(name)}, args`);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.applyTask(name, args ?? [], kwargs ?? {}, options ?? {}, this.tasks.get(name)?.options) as Promise<AsyncResult<R>>;
   }
 
+  /** One call from a user: options are checked (names and values, E_BAD_OPTION) before the message is built. */
   async applyTask(name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions,
     defaults: TaskOptions = {}): Promise<AsyncResult<unknown>> {
+    checkApplyOptions(options, name);
     const msg = this.prepareMessage(name, args, kwargs, options, defaults);
     await (await this.broker()).publish([msg]);
     return new AsyncResult(msg.id, this);
   }
 
   async applyMany(name: string, calls: Call<unknown[]>[], defaults: TaskOptions = {}): Promise<AsyncResult<unknown>[]> {
-    const msgs = calls.map((c) => this.prepareMessage(name, c.args, c.kwargs ?? {}, c.options ?? {}, defaults));
+    if (!Array.isArray(calls)) throw new CeleriacError(ErrorCode.BadOption, `applyMany of ${name} takes an array of calls`);
+    const msgs = calls.map((c, i) => {
+      checkCall(c, `${name} applyMany call [${i}]`);
+      return this.prepareMessage(name, c.args, c.kwargs ?? {}, c.options ?? {}, defaults);
+    });
     if (msgs.length > 0) await (await this.broker()).publish(msgs);
     return msgs.map((m) => new AsyncResult(m.id, this));
   }
@@ -123,9 +168,9 @@ export class Celeriac implements TaskProducer {
     const priority = options.priority ?? route?.priority ?? defaults.priority ?? null;
     let eta: Date | null = null;
     if (options.eta !== undefined) eta = toDate(options.eta, 'eta');
-    else if (options.countdown !== undefined) eta = new Date(Date.now() + options.countdown * 1000);
+    else if (options.countdown !== undefined) eta = new Date(Date.now() + seconds(options.countdown, 'countdown') * 1000);
     let expires: Date | null = null;
-    if (typeof options.expires === 'number') expires = new Date(Date.now() + options.expires * 1000);
+    if (typeof options.expires === 'number') expires = new Date(Date.now() + seconds(options.expires, 'expires') * 1000);
     else if (options.expires !== undefined) expires = toDate(options.expires, 'expires');
     const raw = encodeTaskMessage({
       task: name,

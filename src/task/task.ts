@@ -4,7 +4,7 @@
  */
 import type { AsyncResult, ResultSource } from './async-result.ts';
 import type { TaskContext } from './context.ts';
-import { APPLY_OPTION_NAMES, type ApplyOptions, type TaskOptions } from './options.ts';
+import { refuseAmbiguousKwargs, type ApplyOptions, type TaskOptions } from './options.ts';
 
 export type TaskHandler<A extends unknown[] = any[], R = unknown> = (this: TaskContext, ...args: A) => R;
 
@@ -22,11 +22,6 @@ export interface TaskProducer extends ResultSource {
   applyMany(name: string, calls: Call<unknown[]>[], defaults?: TaskOptions): Promise<AsyncResult<unknown>[]>;
 }
 
-function looksLikeOptions(value: object): boolean {
-  const keys = Object.keys(value);
-  return keys.length > 0 && keys.every((k) => APPLY_OPTION_NAMES.has(k));
-}
-
 export class Task<A extends unknown[] = any[], R = unknown> {
   constructor(
     readonly name: string,
@@ -41,19 +36,21 @@ export class Task<A extends unknown[] = any[], R = unknown> {
   }
 
   /**
-   * Send the task with arguments, keyword arguments and options (Celery's `apply_async`).
-   * `applyAsync(args, options)` is accepted too when the second object holds only option names.
+   * Send the task with arguments, keyword arguments and options (Celery's `apply_async(args, kwargs, options)`).
+   * Options are always the third argument: `applyAsync([1, 2], {}, { countdown: 10 })`. Unknown option names and bad
+   * values are refused (E_BAD_OPTION) before anything is published. Called with no third argument and a kwargs object
+   * made only of option names (`applyAsync(args, { countdown: 10 })`), it throws E_AMBIGUOUS_OPTIONS; pass `{}` as the
+   * third argument when the task really takes keyword arguments with those names.
    */
-  applyAsync(args?: A, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>>;
-  applyAsync(args: A, options: ApplyOptions): Promise<AsyncResult<R>>;
-  applyAsync(args?: A, kwargsOrOptions?: Record<string, unknown> | ApplyOptions, options?: ApplyOptions): Promise<AsyncResult<R>> {
-    let kwargs = (kwargsOrOptions ?? {}) as Record<string, unknown>;
-    let opts = options ?? {};
-    if (options === undefined && kwargsOrOptions && looksLikeOptions(kwargsOrOptions)) {
-      kwargs = {};
-      opts = kwargsOrOptions as ApplyOptions;
+  applyAsync(args?: A, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>> {
+    if (arguments.length < 3) {
+      try {
+        refuseAmbiguousKwargs(kwargs, this.name, 'applyAsync(args');
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
-    return this.producer.applyTask(this.name, args ?? [], kwargs, opts, this.options) as Promise<AsyncResult<R>>;
+    return this.producer.applyTask(this.name, args ?? [], kwargs ?? {}, options ?? {}, this.options) as Promise<AsyncResult<R>>;
   }
 
   /**
@@ -61,7 +58,7 @@ export class Task<A extends unknown[] = any[], R = unknown> {
    * Resolves when all are stored; every message is checked (JSON, size) before any is sent.
    */
   applyMany(calls: Array<A | Call<A>>): Promise<AsyncResult<R>[]> {
-    const normalized = calls.map((c) => (Array.isArray(c) ? { args: c } : c));
+    const normalized = Array.isArray(calls) ? calls.map((c) => (Array.isArray(c) ? { args: c } : c)) : calls;
     return this.producer.applyMany(this.name, normalized, this.options) as Promise<AsyncResult<R>[]>;
   }
 }

@@ -278,13 +278,14 @@ describe('routing, priorities and expiry', () => {
     assert.ok(ranAt - sent >= 790, `ran after ${ranAt - sent} ms`);
   });
 
-  test('applyAsync(args, options) is accepted when the object holds only option names', async () => {
+  test('applyAsync(args, options) is refused (E_AMBIGUOUS_OPTIONS); options go third', async () => {
     const app = makeApp();
     const t = app.task('t.q', function (this: TaskContext) {
       return this.request.deliveryInfo.queue;
     });
     await startWorker(app, { queues: ['math', 'celery'] });
-    assert.equal(await (await t.applyAsync([], { queue: 'math', priority: 3 })).get({ timeout: 5000 }), 'math');
+    await assert.rejects(t.applyAsync([], { queue: 'math', priority: 3 }), { code: 'E_AMBIGUOUS_OPTIONS' });
+    assert.equal(await (await t.applyAsync([], {}, { queue: 'math', priority: 3 })).get({ timeout: 5000 }), 'math');
   });
 
   test('unknown task: FAILURE with NotRegistered, worker keeps going', async () => {
