@@ -1,6 +1,6 @@
 // Canvas across both languages: chains, callbacks, errbacks and chords whose links run partly on a celeriac Worker
 // (queue TSQ) and partly on a real Python Celery worker (queue PYQ). The Python CLI cannot send a canvas, so the
-// messages are built here exactly as a Python client would (embed.chain / callbacks / errbacks / chord, §9).
+// messages are built here exactly as a Python client would (embed.chain / callbacks / errbacks / chord, docs/wire-format.md §8).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';

@@ -1,6 +1,6 @@
 // TS and Python workers on the same Redis and the same queues: sharing a queue, recovering each other's unacked
-// messages after a crash (kombu's `unacked`/`unacked_index` bookkeeping, CELERY-WIRE.md §6), and handing over
-// ETA tasks when a worker stops (§7).
+// messages after a crash (kombu's `unacked`/`unacked_index` bookkeeping, docs/wire-format.md §5), and handing over
+// ETA tasks when a worker stops (§6).
 import { closeAll } from '../helpers/lifecycle.ts';
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -125,7 +125,7 @@ describe('TS and Python workers together', () => {
 
   test('a TS worker that stops while an ETA task waits leaves it for a Python worker on the same queue', async () => {
     // A Python worker's warm shutdown puts held ETA messages back on their queue for the next worker, whatever its
-    // language (§3.3, §7). A TS worker in a mixed fleet must not leave them where only TS workers look.
+    // language (docs/wire-format.md §5.4, §6). A TS worker in a mixed fleet must not leave them where only TS workers look.
     const q = 'mixed.eta-handoff';
     const app = makeApp();
     app.task('celery_peer.add', (a: number, b: number) => a + b);

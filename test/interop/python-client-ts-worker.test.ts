@@ -98,7 +98,7 @@ describe('Python client → TS worker', () => {
     assert.equal(plain.state, 'FAILURE');
     assert.deepEqual(plain.result, { exc_type: 'Exception', exc_message: ['plain js error'], exc_module: 'builtins' });
     assert.equal(custom.state, 'FAILURE');
-    // a class Python cannot import is made up under celery.exceptions (CELERY-WIRE.md §4.1): name and message survive
+    // a class Python cannot import is made up under celery.exceptions (docs/wire-format.md §7.2): name and message survive
     assert.equal(custom.result.exc_type, 'PaymentError');
     assert.deepEqual(custom.result.exc_message, ['card declined']);
     assert.equal(custom.result.exc_module, 'celery.exceptions');

@@ -1,5 +1,5 @@
 /**
- * Every captured message and record in shared/protocol/fixtures must go through the protocol layer:
+ * Every captured message and record in test/fixtures/celery must go through the protocol layer:
  * task envelopes decode to what Python decoded, result records decode, control/event envelopes at least parse.
  * The walker counts what it saw so that a fixture reshuffle cannot make these tests pass vacuously.
  */
