@@ -45,7 +45,7 @@ export async function runEagerly<A extends unknown[], R>(task: Task<A, R>, args:
     name: task.name,
     request,
     signal: controller.signal,
-    retry: (o = {}) => new RetrySignal(o.countdown ?? task.options.defaultRetryDelay ?? 180, o.exc),
+    retry: (o = {}) => new RetrySignal(o.countdown ?? task.resolved.defaultRetryDelay, o.exc),
     updateState: async () => {},
   };
   const callArgs = Object.keys(kwargs).length > 0 ? [...args, kwargs] : args;

@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { assertJson } from '../common/json.ts';
 import { producerOrigin, uuid } from '../common/ids.ts';
-import { encodeTaskMessage, type Embed } from '../protocol/index.ts';
+import { encodeTaskMessage, type Embed, type NewTaskMessage } from '../protocol/index.ts';
 import type { Broker, OutgoingMessage } from '../broker/broker.ts';
 import { createBroker } from '../broker/registry.ts';
 import type { ResultBackend } from '../backend/backend.ts';
@@ -18,7 +18,7 @@ import {
   checkApplyOptions, checkTaskOptions, refuseAmbiguousKwargs, type ApplyOptions, type TaskOptions,
 } from '../task/options.ts';
 import { closest } from '../common/closest.ts';
-import { resolveConfig, type CeleriacConfig, type ResolvedConfig } from './config.ts';
+import { resolveConfig, resolveTaskOptions, type CeleriacConfig, type ResolvedConfig } from './config.ts';
 import { Router } from './routing.ts';
 
 export interface PreparedMessage extends OutgoingMessage {
@@ -94,7 +94,8 @@ export class Celeriac implements TaskProducer {
       throw new CeleriacError(ErrorCode.BadOption, `task "${name}": the handler must be a function`);
     }
     checkTaskOptions(options, `task "${name}"`);
-    const task = new Task<A, Awaited<R>>(name, handler as TaskHandler<A, unknown>, options, this);
+    const task = new Task<A, Awaited<R>>(name, handler as TaskHandler<A, unknown>, options, this,
+      resolveTaskOptions(options, this.conf));
     this.tasks.set(name, task as unknown as Task);
     return task;
   }
@@ -172,7 +173,7 @@ export class Celeriac implements TaskProducer {
     let expires: Date | null = null;
     if (typeof options.expires === 'number') expires = new Date(Date.now() + seconds(options.expires, 'expires') * 1000);
     else if (options.expires !== undefined) expires = toDate(options.expires, 'expires');
-    const raw = encodeTaskMessage({
+    return this.prepareEncoded({
       task: name,
       id,
       args,
@@ -190,14 +191,22 @@ export class Celeriac implements TaskProducer {
       ignoreResult: options.ignoreResult ?? defaults.ignoreResult ?? this.conf.taskIgnoreResult,
       timelimit: [options.timeLimit ?? defaults.timeLimit ?? null, options.softTimeLimit ?? defaults.softTimeLimit ?? null],
       shadow: options.shadow ?? null,
-      origin: this.origin,
       headers: options.headers,
     });
+  }
+
+  /**
+   * Encode a message whose fields are already decided (prepareMessage's, or one derived by a worker from a received
+   * message, e.g. a retry) as this producer, and check its size.
+   * @internal
+   */
+  prepareEncoded(m: Omit<NewTaskMessage, 'origin'>): PreparedMessage {
+    const raw = encodeTaskMessage({ ...m, origin: this.origin });
     if (Buffer.byteLength(raw) > this.conf.maxMessageBytes) {
       throw new CeleriacError(ErrorCode.TooLarge,
-        `message for ${name} is ${Buffer.byteLength(raw)} bytes, over maxMessageBytes (${this.conf.maxMessageBytes})`);
+        `message for ${m.task} is ${Buffer.byteLength(raw)} bytes, over maxMessageBytes (${this.conf.maxMessageBytes})`);
     }
-    return { id, queue, priority: priority ?? 0, raw };
+    return { id: m.id, queue: m.queue, priority: m.priority ?? 0, raw };
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { closest } from '../common/closest.ts';
 import type { BeatEntry } from '../beat/entry.ts';
+import { RETRY_DEFAULTS, type ResolvedTaskOptions, type TaskOptions } from '../task/options.ts';
 
 export interface Route {
   queue?: string;
@@ -97,6 +98,24 @@ function resolveTimezone(timezone: string | undefined, enableUtc: boolean): stri
     throw new CeleriacError(ErrorCode.BadOption, `timezone ${JSON.stringify(timezone)} is not an IANA time zone name` +
       (hint ? ` (did you mean "${hint}"?)` : ' (e.g. "Asia/Shanghai", "Europe/Berlin", "UTC")'));
   }
+}
+
+/** A task's options with the app's settings and Celery's retry defaults filled in (resolved once per task). */
+export function resolveTaskOptions(o: TaskOptions, conf: ResolvedConfig): ResolvedTaskOptions {
+  return {
+    maxRetries: o.maxRetries === undefined ? RETRY_DEFAULTS.maxRetries : o.maxRetries,
+    defaultRetryDelay: o.defaultRetryDelay ?? RETRY_DEFAULTS.defaultRetryDelay,
+    autoretryFor: o.autoretryFor ?? null,
+    retryBackoff: o.retryBackoff === undefined || o.retryBackoff === false ? null
+      : o.retryBackoff === true ? 1 : Number(o.retryBackoff),
+    retryBackoffMax: o.retryBackoffMax ?? RETRY_DEFAULTS.retryBackoffMax,
+    retryJitter: o.retryJitter ?? RETRY_DEFAULTS.retryJitter,
+    acksLate: o.acksLate ?? conf.taskAcksLate,
+    ignoreResult: o.ignoreResult ?? conf.taskIgnoreResult,
+    trackStarted: o.trackStarted ?? conf.taskTrackStarted,
+    timeLimit: o.timeLimit ?? null,
+    softTimeLimit: o.softTimeLimit ?? null,
+  };
 }
 
 export function resolveConfig(c: CeleriacConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {

@@ -10,6 +10,7 @@ export {
   encodeTaskMessage, decodeTaskMessage, parseCeleryDate, formatCeleryDate,
   type Signature, type Embed, type TaskMessage, type NewTaskMessage,
 } from './task-message.ts';
+export { retryMessage, extraHeaders } from './derive.ts';
 export { formatNaiveUtc } from './dates.ts';
 export { EMPTY_EMBED } from './embed.ts';
 export { pyRepr, argsRepr, REPR_MAXLEN } from './repr.ts';

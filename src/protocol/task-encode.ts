@@ -37,6 +37,12 @@ export interface NewTaskMessage {
   argsrepr?: string; kwargsrepr?: string;
 }
 
+/** The headers encodeTaskMessage writes itself (plus kombu's `redelivered`); any other header is the caller's. */
+export const STANDARD_HEADERS: ReadonlySet<string> = new Set([
+  'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id',
+  'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'redelivered',
+]);
+
 function badOption(message: string): CeleriacError {
   return new CeleriacError(ErrorCode.BadOption, message);
 }

@@ -34,6 +34,28 @@ export interface TaskOptions {
   softTimeLimit?: number;
 }
 
+/**
+ * A task's options with every default filled in, once, when the task is defined (the app resolves them: some
+ * defaults are app settings). The worker reads only these, so a default lives in one place.
+ */
+export interface ResolvedTaskOptions {
+  maxRetries: number | null;
+  defaultRetryDelay: number;
+  autoretryFor: ErrorMatcher | null;
+  /** The backoff factor in seconds, or null for no backoff. */
+  retryBackoff: number | null;
+  retryBackoffMax: number;
+  retryJitter: boolean;
+  acksLate: boolean;
+  ignoreResult: boolean;
+  trackStarted: boolean;
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+}
+
+/** Celery's defaults for retries. */
+export const RETRY_DEFAULTS = { maxRetries: 3, defaultRetryDelay: 180, retryBackoffMax: 600, retryJitter: true } as const;
+
 export interface ApplyOptions {
   taskId?: string;
   queue?: string;

@@ -4,7 +4,7 @@
  */
 import type { AsyncResult, ResultSource } from './async-result.ts';
 import type { TaskContext } from './context.ts';
-import { refuseAmbiguousKwargs, type ApplyOptions, type TaskOptions } from './options.ts';
+import { refuseAmbiguousKwargs, type ApplyOptions, type ResolvedTaskOptions, type TaskOptions } from './options.ts';
 
 export type TaskHandler<A extends unknown[] = any[], R = unknown> = (this: TaskContext, ...args: A) => R;
 
@@ -28,6 +28,8 @@ export class Task<A extends unknown[] = any[], R = unknown> {
     readonly handler: TaskHandler<A, unknown>,
     readonly options: Readonly<TaskOptions>,
     private readonly producer: TaskProducer,
+    /** The options with every default filled in, as workers apply them. */
+    readonly resolved: Readonly<ResolvedTaskOptions>,
   ) {}
 
   /** Send the task with positional arguments (Celery's `delay`). Resolves once the broker has stored the message. */

@@ -1,23 +1,22 @@
 /**
  * Runs one task message to its end, as Celery's tracer does: STARTED (when tracked), the handler, then exactly one of
  * SUCCESS (chain/callbacks published first), RETRY (the new message published first), or FAILURE (errbacks published);
- * the result write and the ack go through the Settler, result first.
+ * records go through Records (records.ts), and the ack is written after them, once.
  */
 import { performance } from 'node:perf_hooks';
 import { CeleriacError, MaxRetriesExceededError, RetrySignal, ErrorCode } from '../common/errors.ts';
 import { assertJson } from '../common/json.ts';
 import { backoffSeconds } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
-import {
-  errorToException, formatTraceback, makeResultMeta, type ResultMeta, type TaskMessage, type TaskState,
-} from '../protocol/index.ts';
+import { errorToException, formatTraceback, retryMessage, type TaskMessage, type TaskState } from '../protocol/index.ts';
 import type { Broker, Delivery } from '../broker/broker.ts';
 import type { ResultBackend } from '../backend/backend.ts';
 import type { Celeriac } from '../app/app.ts';
 import type { Task } from '../task/task.ts';
 import type { TaskContext, TaskRequest } from '../task/context.ts';
-import type { RetryOptions, TaskOptions } from '../task/options.ts';
+import type { ErrorMatcher, ResolvedTaskOptions, RetryOptions } from '../task/options.ts';
 import type { Settler } from './settler.ts';
+import { taskRecord, type Records } from './records.ts';
 import { failureFollowups, joinChord, pendingChainIds, successFollowups } from './followups.ts';
 
 export interface ExecEnv {
@@ -25,6 +24,7 @@ export interface ExecEnv {
   broker: Broker;
   backend: ResultBackend;
   settler: Settler;
+  records: Records;
   log: Logger;
   hostname: string;
   /** Told when a message was parked until `dueAt`, so the promotion sweep wakes in time. */
@@ -83,8 +83,7 @@ function assertResultSize(value: unknown, bound: number, limit: number, taskName
   }
 }
 
-function matches(err: unknown, matcher: TaskOptions['autoretryFor']): boolean {
-  if (!matcher) return false;
+function matches(err: unknown, matcher: ErrorMatcher): boolean {
   if (typeof matcher === 'function') return matcher(err);
   return matcher.some((cls) => err instanceof (cls as abstract new (...a: any[]) => unknown));
 }
@@ -134,29 +133,43 @@ class Context implements TaskContext {
   }
 
   async updateState({ state, meta }: { state: TaskState | string; meta?: unknown }): Promise<void> {
-    const { msg } = this.run;
-    await this.env.backend.store([{ taskId: msg.id, meta: makeResultMeta({
-      taskId: msg.id, status: state as TaskState, result: meta ?? null, groupId: msg.group, parentId: msg.parentId,
-    }) }]);
+    await this.env.records.now(taskRecord(this.run.msg, state as TaskState, meta ?? null));
   }
 }
 
-export async function executeTask(env: ExecEnv, run: Running, task: Task, acksLate: boolean): Promise<void> {
-  const { app, log } = env;
-  const { msg, delivery } = run;
-  const opts = task.options;
-  const ignoreResult = msg.ignoreResult || opts.ignoreResult === true;
-  const store = (meta: ResultMeta) => {
-    if (!ignoreResult) env.settler.store({ taskId: msg.id, meta });
-  };
-  if (!acksLate) env.settler.ack(delivery.tag);
-  if (opts.trackStarted ?? app.conf.taskTrackStarted) {
-    await env.backend.store([{ taskId: msg.id, meta: makeResultMeta({
-      taskId: msg.id, status: 'STARTED', result: { pid: process.pid, hostname: env.hostname },
-      groupId: msg.group, parentId: msg.parentId,
-    }) }]);
+/**
+ * Run one message's task to its end. Every record goes through `env.records`; the late ack is written once, after
+ * the run's last record was handed over (the Settler writes records before acks). A failure of our own (a retry that
+ * cannot be published, a chord that cannot be joined) is stored as the task's FAILURE and never escapes.
+ */
+export async function executeTask(env: ExecEnv, run: Running, task: Task): Promise<void> {
+  const { acksLate } = task.resolved;
+  if (!acksLate) env.settler.ack(run.delivery.tag);
+  try {
+    await trace(env, run, task);
+  } catch (err) {
+    try {
+      await fail(env, run, task.name, err);
+    } catch (storeErr) {
+      env.log.error(`Cannot store FAILURE of ${task.name}[${run.msg.id}]: ${(storeErr as Error).message}`);
+    }
   }
+  if (acksLate) env.settler.ack(run.delivery.tag);
+}
 
+function isChordPart(msg: TaskMessage): boolean {
+  return !!msg.embed.chord && !!msg.group;
+}
+
+/** STARTED (when tracked), the handler, then exactly one of SUCCESS, RETRY or FAILURE with what each publishes. */
+async function trace(env: ExecEnv, run: Running, task: Task): Promise<void> {
+  const { app, log } = env;
+  const { msg } = run;
+  const opts = task.resolved;
+  const keep = !(msg.ignoreResult || opts.ignoreResult);
+  if (opts.trackStarted) {
+    await env.records.now(taskRecord(msg, 'STARTED', { pid: process.pid, hostname: env.hostname }));
+  }
   const ctx = new Context(env, run, task);
   const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;
   const t0 = performance.now();
@@ -166,130 +179,88 @@ export async function executeTask(env: ExecEnv, run: Running, task: Task, acksLa
     if (value === undefined) value = null;
     assertResultSize(value, assertJson(value, `result of ${task.name}`), app.conf.maxResultBytes, task.name);
   } catch (err) {
-    if (run.terminated) {
-      if (acksLate) env.settler.ack(delivery.tag);
+    if (run.terminated) return;
+    const retry = err instanceof RetrySignal ? err : autoRetry(task, msg, err);
+    if (!retry) {
+      await fail(env, run, task.name, err, !keep);
       return;
     }
-    const retry = err instanceof RetrySignal ? err : autoRetry(task, msg, err);
-    if (retry) {
-      await publishRetry(env, run, task, retry);
-      store(makeResultMeta({
-        taskId: msg.id, status: 'RETRY', result: errorToException(retry.exc ?? retry), traceback: formatTraceback(retry.exc),
-        groupId: msg.group, parentId: msg.retries > 0 ? msg.id : msg.parentId,
+    await publishRetry(env, run, retry);
+    if (keep) {
+      env.records.batched(taskRecord(msg, 'RETRY', errorToException(retry.exc ?? retry), {
+        traceback: formatTraceback(retry.exc), parentId: msg.retries > 0 ? msg.id : msg.parentId,
       }));
-      log.info(`Task ${task.name}[${msg.id}] retry: Retry in ${retry.countdown}s: ${retry.exc ? errRepr(retry.exc) : 'Retry'}`);
-    } else {
-      await fail(env, run, task.name, err, ignoreResult);
     }
-    if (acksLate) env.settler.ack(delivery.tag);
+    log.info(`Task ${task.name}[${msg.id}] retry: Retry in ${retry.countdown}s: ${retry.exc ? errRepr(retry.exc) : 'Retry'}`);
     return;
   }
-  if (run.terminated) {
-    if (acksLate) env.settler.ack(delivery.tag);
-    return;
-  }
+  if (run.terminated) return;
   const elapsed = (performance.now() - t0) / 1000;
   const { messages, children } = successFollowups(app, msg, value);
   if (messages.length > 0) await env.broker.publish(messages);
-  const meta = makeResultMeta({ taskId: msg.id, status: 'SUCCESS', result: value, children, groupId: msg.group,
-    parentId: msg.parentId });
-  if (msg.embed.chord && msg.group) {
-    await env.backend.store([{ taskId: msg.id, meta }]);
+  const record = taskRecord(msg, 'SUCCESS', value, { children });
+  if (isChordPart(msg)) {
+    await env.records.now(record);
     await joinChord(app, env.backend, msg, 'SUCCESS', value);
-  } else {
-    store(meta);
+  } else if (keep) {
+    env.records.batched(record);
   }
   if (log.enabled('info')) log.info(`Task ${task.name}[${msg.id}] succeeded in ${elapsed.toFixed(6)}s: ${short(value)}`);
-  if (acksLate) env.settler.ack(delivery.tag);
 }
 
 /** FAILURE: stored with the exception and stack, errbacks published, pending chain links failed as well. */
-export async function fail(env: ExecEnv, run: Running, taskName: string, err: unknown, ignoreResult = false): Promise<void> {
+async function fail(env: ExecEnv, run: Running, taskName: string, err: unknown, ignoreResult = false): Promise<void> {
   const { msg } = run;
   const exc = errorToException(err);
   const traceback = formatTraceback(err);
   env.log.error(`Task ${taskName}[${msg.id}] raised unexpected: ${errRepr(err)}${traceback ? `\n${traceback}` : ''}`);
   const errbacks = failureFollowups(env.app, msg);
   if (errbacks.length > 0) await env.broker.publish(errbacks);
-  const meta = makeResultMeta({ taskId: msg.id, status: 'FAILURE', result: exc, traceback, groupId: msg.group,
-    parentId: msg.parentId });
-  if (msg.embed.chord && msg.group) {
-    await env.backend.store([{ taskId: msg.id, meta }]);
+  const record = taskRecord(msg, 'FAILURE', exc, { traceback });
+  if (isChordPart(msg)) {
+    await env.records.now(record);
     await joinChord(env.app, env.backend, msg, 'FAILURE', exc);
     return;
   }
-  if (!ignoreResult) env.settler.store({ taskId: msg.id, meta });
+  if (!ignoreResult) env.records.batched(record);
   for (const id of pendingChainIds(msg)) {
-    env.settler.store({ taskId: id, meta: makeResultMeta({ taskId: id, status: 'FAILURE', result: exc, traceback }) });
+    env.records.batched(taskRecord({ id }, 'FAILURE', exc, { traceback }));
   }
 }
 
 function retrySignal(task: Task, msg: TaskMessage, o: RetryOptions): Error {
-  const max = o.maxRetries !== undefined ? o.maxRetries : (task.options.maxRetries ?? 3);
+  const max = o.maxRetries !== undefined ? o.maxRetries : task.resolved.maxRetries;
   if (max !== null && msg.retries >= max) {
     if (o.exc instanceof Error) return o.exc;
     if (o.exc !== undefined) return new Error(String(o.exc));
     return new MaxRetriesExceededError(task.name, msg.id, max);
   }
-  let countdown = o.countdown ?? task.options.defaultRetryDelay ?? 180;
+  let countdown = o.countdown ?? task.resolved.defaultRetryDelay;
   if (o.eta !== undefined) countdown = Math.max(0, (new Date(o.eta).getTime() - Date.now()) / 1000);
   return new RetrySignal(countdown, o.exc);
 }
 
 function autoRetry(task: Task, msg: TaskMessage, err: unknown): RetrySignal | null {
-  const o = task.options;
-  if (!matches(err, o.autoretryFor)) return null;
-  const max = o.maxRetries === undefined ? 3 : o.maxRetries;
-  if (max !== null && msg.retries >= max) return null;
-  let countdown = o.defaultRetryDelay ?? 180;
-  if (o.retryBackoff) {
-    countdown = backoffSeconds({
-      factor: o.retryBackoff === true ? 1 : Number(o.retryBackoff),
-      retries: msg.retries,
-      maximum: o.retryBackoffMax ?? 600,
-      jitter: o.retryJitter ?? true,
-    });
-  }
+  const o = task.resolved;
+  if (!o.autoretryFor || !matches(err, o.autoretryFor)) return null;
+  if (o.maxRetries !== null && msg.retries >= o.maxRetries) return null;
+  const countdown = o.retryBackoff === null ? o.defaultRetryDelay : backoffSeconds({
+    factor: o.retryBackoff, retries: msg.retries, maximum: o.retryBackoffMax, jitter: o.retryJitter,
+  });
   return new RetrySignal(countdown, err);
 }
 
-/** The retry is a new message with the same id, one more retry, and an ETA (docs/wire-format.md §7.5). */
-async function publishRetry(env: ExecEnv, run: Running, task: Task, retry: RetrySignal): Promise<void> {
-  const { msg, delivery } = run;
-  const extra: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(msg.headers)) {
-    if (!STANDARD_HEADERS.has(k)) extra[k] = v;
-  }
-  const next = env.app.prepareMessage(msg.task, msg.args, msg.kwargs, {
-    taskId: msg.id,
-    queue: delivery.queue,
-    priority: msg.priority,
-    countdown: retry.countdown,
-    expires: msg.expires ?? undefined,
-    retries: msg.retries + 1,
-    parentId: msg.id,
-    rootId: msg.rootId ?? msg.id,
-    group: msg.group,
-    groupIndex: msg.groupIndex,
-    ignoreResult: msg.ignoreResult,
-    shadow: msg.shadow ?? undefined,
-    timeLimit: msg.timelimit[0] ?? undefined,
-    softTimeLimit: msg.timelimit[1] ?? undefined,
-    headers: extra,
-  }, task.options, msg.embed);
-  // parked at once: the retry waits in the broker, not in a worker's memory
+/** The retry is the received message derived once more (protocol/derive.ts), parked at once until it is due. */
+async function publishRetry(env: ExecEnv, run: Running, retry: RetrySignal): Promise<void> {
   const dueAt = Date.now() + retry.countdown * 1000;
+  const next = env.app.prepareEncoded(retryMessage(run.msg, { eta: new Date(dueAt), queue: run.delivery.queue }));
+  // parked at once: the retry waits in the broker, not in a worker's memory
   await env.broker.publish([{ ...next, dueAt }]);
   env.parked(dueAt);
 }
 
-const STANDARD_HEADERS = new Set([
-  'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id',
-  'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'redelivered',
-]);
-
 /** Soft limit: the task's signal fires. Hard limit: the task has failed (an async task cannot be killed). */
-function withTimeLimits(run: Running, opts: TaskOptions, msg: TaskMessage, call: () => unknown): Promise<unknown> | unknown {
+function withTimeLimits(run: Running, opts: ResolvedTaskOptions, msg: TaskMessage, call: () => unknown): Promise<unknown> | unknown {
   const hard = msg.timelimit[0] ?? opts.timeLimit;
   const soft = msg.timelimit[1] ?? opts.softTimeLimit;
   if (!hard && !soft) return call();

@@ -1,0 +1,170 @@
+/**
+ * Intake: what happens to each reserved message before it may run. In order:
+ * 1. Too big or unreadable as a task message → dead letters (+ FAILURE MalformedMessage when it names an id).
+ * 2. A task this worker does not know → FAILURE NotRegistered, acked.
+ * 3. Revoked or expired → REVOKED, acked (a chord part still counts toward its chord).
+ * 4. Due more than HOLD_MS ahead → parked in the broker, its reservation released; due sooner → held in memory.
+ * 5. Otherwise → the runner.
+ * Messages the broker itself could not reserve (no delivery tag, not JSON) arrive as `Rejected`, already set aside.
+ */
+import { MalformedMessageError, NotRegisteredError, TaskRevokedError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import { decodeTaskMessage, errorToException, type TaskMessage } from '../protocol/index.ts';
+import type { Broker, Delivery, Rejected } from '../broker/broker.ts';
+import type { ResultBackend } from '../backend/backend.ts';
+import type { Celeriac } from '../app/app.ts';
+import type { Settler } from './settler.ts';
+import { Running } from './execute.ts';
+import { joinChord } from './followups.ts';
+import { taskRecord, type Records } from './records.ts';
+import { HOLD_MS, type EtaTiming } from './timing.ts';
+
+export interface IntakeEnv {
+  app: Celeriac;
+  broker: Broker;
+  backend: ResultBackend;
+  settler: Settler;
+  records: Records;
+  log: Logger;
+  timing: EtaTiming;
+  revoked: ReadonlySet<string>;
+  /** The message may run (now, or when its held ETA comes). */
+  run(run: Running): void;
+  /** The reservation ended here without an ack: parked or dead-lettered. */
+  ended(tag: string): void;
+  /** A message is now held for its ETA and no longer counts against the prefetch window. */
+  held(): void;
+}
+
+/** The task id of a message we refuse, when it names one, so the FAILURE can be stored under it. */
+function peekTaskId(raw: string): string | null {
+  try {
+    const id = JSON.parse(raw)?.headers?.id;
+    return typeof id === 'string' && id !== '' ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+function malformed(reason: string): unknown {
+  return { exc_type: 'MalformedMessage', exc_message: [reason], exc_module: 'celeriac' };
+}
+
+export class Intake {
+  constructor(private readonly env: IntakeEnv) {}
+
+  async accept(d: Delivery): Promise<void> {
+    const { app, log } = this.env;
+    let msg: TaskMessage;
+    try {
+      const size = Buffer.byteLength(d.raw);
+      if (size > app.conf.maxMessageBytes) {
+        throw new MalformedMessageError(`message of ${size} bytes is over maxMessageBytes (${app.conf.maxMessageBytes})`,
+          peekTaskId(d.raw));
+      }
+      msg = decodeTaskMessage(d.raw);
+    } catch (err) {
+      await this.deadLetter(d, err);
+      return;
+    }
+    const task = app.tasks.get(msg.task);
+    const run = new Running(d, msg);
+    if (!task) {
+      log.error(`Received unregistered task of type '${msg.task}'.\nThe message has been ignored and discarded.`);
+      await this.finishWithoutRunning(run, 'FAILURE', errorToException(new NotRegisteredError(msg.task)));
+      return;
+    }
+    if (this.refuse(run)) return;
+    const delay = msg.eta ? msg.eta.getTime() - Date.now() : 0;
+    if (delay > HOLD_MS && await this.park(run)) return;
+    if (log.enabled('info')) log.info(`Task ${msg.task}[${msg.id}] received`);
+    if (delay > 0) {
+      this.env.timing.hold(run, msg.eta!.getTime(), (due) => {
+        if (!this.refuse(due)) this.env.run(due);
+      });
+      this.env.held();
+      return;
+    }
+    this.env.run(run);
+  }
+
+  /** A message the broker could not reserve (no delivery tag, not JSON): already dead-lettered by the broker. */
+  async rejected(r: Rejected): Promise<void> {
+    this.env.log.error(`Received unreadable message on queue ${r.queue}: ${r.reason}; moved to ${this.env.app.conf.deadLetterQueue}`);
+    const id = peekTaskId(r.raw);
+    if (id) await this.storeNow(taskRecord({ id }, 'FAILURE', malformed(r.reason)));
+  }
+
+  /** Revoked or expired: REVOKED without running, true. Checked at receipt and again when the task's turn comes. */
+  refuse(run: Running): boolean {
+    const { msg } = run;
+    const why = this.env.revoked.has(msg.id) ? 'revoked'
+      : msg.expires && msg.expires.getTime() <= Date.now() ? 'expired' : null;
+    if (!why) return false;
+    this.env.log.info(`Discarding revoked task: ${msg.task}[${msg.id}]${why === 'expired' ? ' (expired)' : ''}`);
+    void this.finishWithoutRunning(run, 'REVOKED', errorToException(new TaskRevokedError(msg.id, why)));
+    return true;
+  }
+
+  /** Park a far-ETA message in the broker; false when the broker cannot (it is then held in memory instead). */
+  private async park(run: Running): Promise<boolean> {
+    const { msg, delivery } = run;
+    const dueAt = msg.eta!.getTime();
+    try {
+      await this.env.broker.defer(delivery, dueAt);
+    } catch (err) {
+      this.env.log.warning(`Cannot park ${msg.task}[${msg.id}]: ${(err as Error).message}; holding it in memory`);
+      return false;
+    }
+    this.env.ended(delivery.tag);
+    this.env.log.info(`Task ${msg.task}[${msg.id}] scheduled for ${msg.eta!.toISOString()}`);
+    this.env.timing.promoteBy(dueAt);
+    return true;
+  }
+
+  private async deadLetter(d: Delivery, err: unknown): Promise<void> {
+    const { log, app } = this.env;
+    const reason = err instanceof MalformedMessageError ? err.reason : (err as Error).message;
+    log.error(`Received invalid task message on queue ${d.queue}: ${reason}; moved to ${app.conf.deadLetterQueue}`);
+    if (err instanceof MalformedMessageError && err.taskId) {
+      await this.storeNow(taskRecord({ id: err.taskId }, 'FAILURE', malformed(reason)));
+    }
+    try {
+      await this.env.broker.deadLetter(d, reason);
+      this.env.ended(d.tag);
+    } catch (e) {
+      // the reservation stays; recovery brings the message back and it is judged again
+      log.error(`Cannot move message to ${app.conf.deadLetterQueue}: ${(e as Error).message}`);
+    }
+  }
+
+  private async storeNow(record: ReturnType<typeof taskRecord>): Promise<void> {
+    try {
+      await this.env.records.now(record);
+    } catch (err) {
+      this.env.log.error(`Cannot store ${record.meta.status} for ${record.taskId}: ${(err as Error).message}`);
+    }
+  }
+
+  /** The outcome of a task that never ran: stored, then acked. */
+  private async finishWithoutRunning(run: Running, status: 'FAILURE' | 'REVOKED', exc: unknown): Promise<void> {
+    const { msg } = run;
+    const { app, backend, records, settler } = this.env;
+    if (status === 'REVOKED' && msg.embed.chord && msg.group) {
+      // a revoked chord part still counts, or the chord would wait for ever (Celery fails the body with ChordError)
+      try {
+        await records.now(taskRecord(msg, status, exc));
+        await joinChord(app, backend, msg, status, exc);
+      } catch (err) {
+        this.env.log.error(`Cannot complete chord part ${msg.id}: ${(err as Error).message}`);
+        return; // the reservation stays; the message comes back and is judged again
+      }
+      settler.ack(run.delivery.tag);
+      return;
+    }
+    if (!msg.ignoreResult && app.tasks.get(msg.task)?.resolved.ignoreResult !== true) {
+      records.batched(taskRecord(msg, status, exc));
+    }
+    settler.ack(run.delivery.tag);
+  }
+}
