@@ -11,6 +11,12 @@
  * 4. The chord counter counts each header part once, however often the part is stored. Until chordCleanup(), every
  *    call that finds the header complete gets the parts: a redelivered last part can still publish a body whose first
  *    completer died before sending it (the body is at-least-once, like any task).
+ * 5. A header part keeps its FIRST stored run. When chordPartDone() is called again for the same groupId and taskId
+ *    with another state or result (a redelivered part whose second run computed something else), the first value
+ *    stays and the call adds nothing; the parts returned, and so the body's argument, carry the first value. The
+ *    first completed run is the one whose side effects happened first and whose result may already have been read
+ *    (a chord completed by it may already have published its body), and a body published again (promise 4) gets
+ *    the same argument. This matches promise 1 for the part's own record once it is a SUCCESS.
  */
 import type { ResultMeta } from '../protocol/index.ts';
 

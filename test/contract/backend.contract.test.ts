@@ -166,6 +166,25 @@ contract('chord counter: a part stored twice (a redelivery) counts once; a compl
   assert.equal(await b.chordPartDone(part('g2', 1, 'p1', 'b')), null, 'after cleanup a late duplicate completes nothing');
 });
 
+contract('chord part rule: a part stored again with a different value keeps its first value; the body gets that one', async (s) => {
+  const b = await s.backend();
+  const other = await s.otherBackend();
+  await b.setChordSize('g3', 3);
+  assert.equal(await b.chordPartDone(part('g3', 0, 'p0', 'first run')), null);
+  // a redelivered run of p0 (its first worker died before the ack) that computed something else, from another process
+  assert.equal(await other.chordPartDone(part('g3', 0, 'p0', 'second run')), null, 'the second run does not count');
+  // a part without a group_index (scored +inf on Redis), stored again with another state and result
+  assert.equal(await b.chordPartDone({ ...part('g3', null, 'pn', 'first n'), state: 'SUCCESS' }), null);
+  const exc = { exc_type: 'ValueError', exc_message: ['second n'], exc_module: 'builtins' };
+  assert.equal(await other.chordPartDone({ ...part('g3', null, 'pn', exc), state: 'FAILURE' }), null,
+    'the second run of a part without an index does not count either');
+  const kept = [['p0', 'SUCCESS', 'first run'], ['p1', 'SUCCESS', 'b'], ['pn', 'SUCCESS', 'first n']];
+  assert.deepEqual(await other.chordPartDone(part('g3', 1, 'p1', 'b')), kept, 'the body receives the first values');
+  assert.deepEqual(await b.chordPartDone(part('g3', 0, 'p0', 'third run')), kept,
+    'a late third run completes the uncleaned chord again with the same values (the body is published alike)');
+  await b.chordCleanup('g3');
+});
+
 for (const kind of KINDS) {
   describe(`result backend contract: ${kind}`, () => {
     const s = new Subject(kind);

@@ -8,8 +8,9 @@
  *   chords    group id -> { size, expiresAt }; parts: group id -> task id -> { index, state, result JSON, order }
  *   waiters   task id -> callbacks; store() calls them with the record as it stands after the write
  * Invariants: a live SUCCESS is never overwritten; an expired record reads as absent (and is swept now and then);
- * a chord part counts once per task id; until chordCleanup() every call that finds the header complete gets the parts
- * (a redelivered last part must be able to publish a body its first completer never sent).
+ * a chord part counts once per task id, with its first run's value; until chordCleanup() every call that finds the
+ * header complete gets the parts (a redelivered last part must be able to publish a body its first completer never
+ * sent).
  */
 import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
@@ -165,7 +166,8 @@ export class MemoryBackend implements ResultBackend {
     this.check();
     let parts = this.s.parts.get(part.groupId);
     if (!parts) this.s.parts.set(part.groupId, (parts = new Map()));
-    // a redelivered part counts once, but may complete the chord again (its body may never have been published)
+    // a redelivered part counts once and keeps its first value (backend.ts, promise 5), but may complete the chord
+    // again (its body may never have been published)
     if (!parts.has(part.taskId)) {
       parts.set(part.taskId, { index: part.index, state: part.state, result: JSON.stringify(part.result ?? null),
         order: this.s.partOrder++ });

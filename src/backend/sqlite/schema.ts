@@ -7,7 +7,7 @@
  *
  * Invariants: a row past its expires_at reads as absent and may be overwritten like an absent one; a live SUCCESS
  * row is never overwritten (the upsert's WHERE); a chord part is stored once per task id (INSERT OR IGNORE), so a
- * redelivered part never inflates COUNT(*).
+ * redelivered part never inflates COUNT(*) and its first run's state and result are kept (backend.ts, promise 5).
  */
 import type { Db } from '../../stores/sqlite/driver.ts';
 

@@ -180,7 +180,8 @@ export class SqliteBackend implements ResultBackend {
   }
 
   private readonly partTx = this.immediate((part: ChordPart, now: number): Array<[string, string, unknown]> | null => {
-    // a redelivered part counts once (the insert is ignored), but may complete the chord again until chordCleanup()
+    // a redelivered part counts once and keeps its first value (the insert is ignored: backend.ts, promise 5), but may
+    // complete the chord again until chordCleanup()
     this.s.addPart.run(part.groupId, part.taskId, part.index, part.state, JSON.stringify(part.result ?? null), this.expiresAt(now));
     const size = this.s.chordSize.get(part.groupId, now);
     if (size === undefined || this.s.countParts.get(part.groupId) !== size) return null;
