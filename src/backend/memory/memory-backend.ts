@@ -15,6 +15,7 @@
 import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
+import { SWEEP_EVERY_MS, expiresAt, resultTtlMs } from '../../stores/limits.ts';
 
 interface Record_ {
   status: string;
@@ -27,8 +28,6 @@ interface Part {
   result: string;
   order: number;
 }
-
-const SWEEP_EVERY_MS = 60_000;
 
 class ResultStore {
   readonly results = new Map<string, Record_>();
@@ -79,7 +78,7 @@ export class MemoryBackend implements ResultBackend {
   constructor(url: string, options: BackendOptions) {
     this.displayUrl = url;
     this.s = storeFor(url);
-    this.ttlMs = (options.resultExpires ?? 0) > 0 ? options.resultExpires! * 1000 : 0;
+    this.ttlMs = resultTtlMs(options.resultExpires);
   }
 
   private check(): void {
@@ -87,7 +86,7 @@ export class MemoryBackend implements ResultBackend {
   }
 
   private expiresAt(now: number): number | null {
-    return this.ttlMs > 0 ? now + this.ttlMs : null;
+    return expiresAt(this.ttlMs, now);
   }
 
   async store(entries: StoreRequest[]): Promise<void> {

@@ -12,6 +12,7 @@ import { connectRedis, connectionError } from '../../stores/redis/connection.ts'
 import { maskUrl } from '../../stores/redis/url.ts';
 import { READY_STATES, decodeResultMeta, encodeResultMeta, resultKey, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
+import { STORE_BATCH } from '../../stores/limits.ts';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
@@ -23,8 +24,6 @@ interface Scripts {
 type Waiter = { taskId: string; resolve: (m: ResultMeta) => void; reject: (e: Error) => void };
 
 const KEY_PREFIX = 'celery-task-meta-';
-/** Records per script call: big enough to amortise the call, small enough not to stall Redis. */
-const STORE_BATCH = 500;
 const chordKey = (gid: string, suffix: 'j' | 't' | 's') => `celery-taskset-meta-${gid}.${suffix}`;
 
 export class RedisBackend implements ResultBackend {

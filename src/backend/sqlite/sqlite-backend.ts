@@ -19,8 +19,7 @@ import {
 } from '../../stores/sqlite/database.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { backendStatements, createBackendSchema, type BackendStatements } from './schema.ts';
-
-const SWEEP_EVERY_MS = 60_000;
+import { SWEEP_EVERY_MS, expiresAt, resultTtlMs } from '../../stores/limits.ts';
 
 type Waiter = { resolve: (m: ResultMeta) => void; reject: (e: Error) => void };
 
@@ -40,7 +39,7 @@ export class SqliteBackend implements ResultBackend {
   private closed = false;
 
   constructor(url: string, options: BackendOptions, o: SqliteBackendOptions = {}) {
-    this.ttlMs = (options.resultExpires ?? 0) > 0 ? options.resultExpires! * 1000 : 0;
+    this.ttlMs = resultTtlMs(options.resultExpires);
     const file = sqlitePathFromUrl(url);
     this.displayUrl = `sqlite:///${resolve(file)}`; // the banner shows where the file really is
     this.handle = o.privateConnection ? openPrivateDatabase(file) : openDatabase(file);
@@ -59,7 +58,7 @@ export class SqliteBackend implements ResultBackend {
   }
 
   private expiresAt(now: number): number | null {
-    return this.ttlMs > 0 ? now + this.ttlMs : null;
+    return expiresAt(this.ttlMs, now);
   }
 
   private readonly storeTx = this.immediate((entries: StoreRequest[], now: number) => {

@@ -13,8 +13,8 @@ import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
 import { memoryBeatStore } from './beat-store.ts';
+import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
 
-const RECOVER_BATCH = 500;
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
 export class MemoryBroker implements Broker {
@@ -154,7 +154,7 @@ export class MemoryBroker implements Broker {
     this.addDeadLetter(reason, delivery.queue, delivery.raw);
   }
 
-  async deadLetters(limit = 100): Promise<DeadLetter[]> {
+  async deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {
     this.check();
     return this.store.deadLetters(this.options.deadLetterQueue).slice(0, limit).map((d) => ({ ...d }));
   }
@@ -183,7 +183,7 @@ export class MemoryBroker implements Broker {
     this.store.parked.push({ ...r.message, dueAt: Math.round(dueAt) });
   }
 
-  async promoteDue(limit = 1000): Promise<{ moved: number; nextDueAt: number | null }> {
+  async promoteDue(limit = PROMOTE_BATCH): Promise<{ moved: number; nextDueAt: number | null }> {
     this.check();
     const now = Date.now();
     const due = this.store.parked.filter((p) => p.dueAt <= now).sort((a, b) => a.dueAt - b.dueAt).slice(0, limit);

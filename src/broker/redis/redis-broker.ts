@@ -19,8 +19,8 @@ import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
 import { maskUrl, redisOptionsFromUrl } from '../../stores/redis/url.ts';
 import { priorityOf, redelivered } from '../envelope.ts';
 import { RedisControl } from './control.ts';
+import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
 
-const RECOVER_BATCH = 500;
 /** How often an idle consumer looks for messages that arrived without a wake-up (e.g. from Python producers). */
 const POLL_MS = 50;
 
@@ -263,7 +263,7 @@ export class RedisBroker implements Broker {
       .exec();
   }
 
-  async deadLetters(limit = 100): Promise<DeadLetter[]> {
+  async deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {
     const items = await this.client.lrange(this.dlq, 0, limit - 1);
     return items.map((s) => JSON.parse(s) as DeadLetter);
   }
@@ -287,7 +287,7 @@ export class RedisBroker implements Broker {
       parkedMember(delivery.queue, priorityOf(delivery.raw), delivery.raw));
   }
 
-  async promoteDue(limit = 1000): Promise<{ moved: number; nextDueAt: number | null }> {
+  async promoteDue(limit = PROMOTE_BATCH): Promise<{ moved: number; nextDueAt: number | null }> {
     const [moved, next] = await this.client.celeriacPromote(ETA, Date.now(), limit, this.wakePrefix);
     return { moved: Number(moved), nextDueAt: Number(next) >= 0 ? Number(next) : null };
   }

@@ -21,8 +21,8 @@ import { openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, ty
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
+import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
 
-const RECOVER_BATCH = 500;
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
 export interface SqliteBrokerOptions {
@@ -227,7 +227,7 @@ export class SqliteBroker implements Broker {
     this.deadLetterTx(delivery, reason, new Date().toISOString());
   }
 
-  async deadLetters(limit = 100): Promise<DeadLetter[]> {
+  async deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {
     this.check();
     return this.s.deadLetters.all(this.options.deadLetterQueue, limit).map((r) => ({ ...r }));
   }
@@ -256,7 +256,7 @@ export class SqliteBroker implements Broker {
     return rows.length;
   });
 
-  async promoteDue(limit = 1000): Promise<{ moved: number; nextDueAt: number | null }> {
+  async promoteDue(limit = PROMOTE_BATCH): Promise<{ moved: number; nextDueAt: number | null }> {
     this.check();
     const now = Date.now();
     const first = this.s.nextDue.get();

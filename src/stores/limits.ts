@@ -1,0 +1,30 @@
+/**
+ * The batch sizes and intervals every store (redis, sqlite, memory; brokers and result backends) uses, in one place
+ * so the three implementations of a contract cannot drift apart. Each is big enough to amortise a round trip or a
+ * transaction and small enough not to stall the store (one Redis script, one SQLite write lock) for long.
+ */
+
+/** Expired reservations brought back per recover() call (the worker calls it again while any come back). */
+export const RECOVER_BATCH = 500;
+
+/** Due parked messages moved per promoteDue() call: the default of its `limit`. */
+export const PROMOTE_BATCH = 1000;
+
+/** Dead-letter entries read by deadLetters() when the caller gives no `limit`. */
+export const DEAD_LETTERS_LIMIT = 100;
+
+/** Result records written per store call (one Redis script call). */
+export const STORE_BATCH = 500;
+
+/** How often (at most) a result backend deletes expired records on store(); reads ignore them meanwhile. */
+export const SWEEP_EVERY_MS = 60_000;
+
+/** `resultExpires` (seconds; null or 0: kept for ever) in milliseconds, 0 meaning for ever. */
+export function resultTtlMs(resultExpires: number | null): number {
+  return resultExpires !== null && resultExpires > 0 ? resultExpires * 1000 : 0;
+}
+
+/** When a record written at `now` expires (ms since the epoch), or null when it is kept for ever. */
+export function expiresAt(ttlMs: number, now: number): number | null {
+  return ttlMs > 0 ? now + ttlMs : null;
+}
