@@ -14,6 +14,7 @@
  *    (a dead worker's) and marks them redelivered.
  * 5. Messages that cannot be read as a task envelope are never dropped: they go to the dead-letter list.
  */
+import type { DeadLetter } from '../stores/dead-letter.ts';
 
 export interface OutgoingMessage {
   queue: string;
@@ -43,12 +44,8 @@ export interface ReserveResult {
   rejected: Rejected[];
 }
 
-export interface DeadLetter {
-  reason: string;
-  queue: string;
-  raw: string;
-  at: string;
-}
+/** An entry of the dead-letter list: `{ reason, queue, raw, at }` (built once for every store, in stores/dead-letter.ts). */
+export type { DeadLetter };
 
 /**
  * Beat's coordination store, kept in the broker so any number of beat processes can run:

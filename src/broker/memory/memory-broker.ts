@@ -14,6 +14,7 @@ import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../e
 import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
 import { memoryBeatStore } from './beat-store.ts';
 import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
+import { deadLetterEntry } from '../../stores/dead-letter.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
@@ -145,7 +146,7 @@ export class MemoryBroker implements Broker {
   }
 
   private addDeadLetter(reason: string, queue: string, raw: string, now = Date.now()): void {
-    this.store.deadLetters(this.options.deadLetterQueue).unshift({ reason, queue, raw, at: new Date(now).toISOString() });
+    this.store.deadLetters(this.options.deadLetterQueue).unshift(deadLetterEntry(reason, queue, raw, now));
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {

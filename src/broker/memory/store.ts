@@ -13,7 +13,7 @@
  * Invariants: every operation is synchronous, hence atomic; listeners are told after any change that may make a
  * message ready, asynchronously and coalesced (they re-check, like the SQLite change feed's listeners).
  */
-import type { DeadLetter } from '../broker.ts';
+import type { DeadLetter } from '../../stores/dead-letter.ts';
 import { PRIORITY_BANDS } from '../envelope.ts';
 
 export interface StoredMessage {

@@ -20,6 +20,7 @@ import { maskUrl, redisOptionsFromUrl } from '../../stores/redis/url.ts';
 import { priorityOf, redelivered } from '../envelope.ts';
 import { RedisControl } from './control.ts';
 import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
+import { deadLetterEntry, parseDeadLetter } from '../../stores/dead-letter.ts';
 
 /** How often an idle consumer looks for messages that arrived without a wake-up (e.g. from Python producers). */
 const POLL_MS = 50;
@@ -126,7 +127,7 @@ export class RedisBroker implements Broker {
 
   private clock() {
     const nowMs = Date.now();
-    return { now: nowMs / 1000, leaseUntil: nowMs / 1000 + this.options.leaseTimeout, iso: new Date(nowMs).toISOString() };
+    return { ms: nowMs, now: nowMs / 1000, leaseUntil: nowMs / 1000 + this.options.leaseTimeout, iso: new Date(nowMs).toISOString() };
   }
 
   private static parseReserved(flat: string[]): ReserveResult {
@@ -247,7 +248,7 @@ export class RedisBroker implements Broker {
       } catch {
         // an unacked entry we cannot read: set it aside rather than loop over it for ever
         await this.client.multi()
-          .lpush(this.dlq, JSON.stringify({ reason: 'unreadable unacked entry', queue: '', raw: entry, at: c.iso }))
+          .lpush(this.dlq, JSON.stringify(deadLetterEntry('unreadable unacked entry', '', entry, c.ms)))
           .hdel(UNACKED, tag).zrem(UNACKED_INDEX, tag).zrem(LEASES, tag).exec();
         continue;
       }
@@ -257,7 +258,7 @@ export class RedisBroker implements Broker {
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {
-    const entry = JSON.stringify({ reason, queue: delivery.queue, raw: delivery.raw, at: new Date().toISOString() });
+    const entry = JSON.stringify(deadLetterEntry(reason, delivery.queue, delivery.raw));
     await this.client.multi()
       .lpush(this.dlq, entry).hdel(UNACKED, delivery.tag).zrem(UNACKED_INDEX, delivery.tag).zrem(LEASES, delivery.tag)
       .exec();
@@ -265,7 +266,7 @@ export class RedisBroker implements Broker {
 
   async deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {
     const items = await this.client.lrange(this.dlq, 0, limit - 1);
-    return items.map((s) => JSON.parse(s) as DeadLetter);
+    return items.map((s) => parseDeadLetter(s, this.dlq));
   }
 
   async purge(queues: string[]): Promise<number> {

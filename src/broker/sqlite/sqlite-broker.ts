@@ -22,6 +22,7 @@ import { brokerStatements, createBrokerSchema, type BrokerStatements, type Messa
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
 import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
+import { deadLetterEntry, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
@@ -100,7 +101,6 @@ export class SqliteBroker implements Broker {
   private readonly reserveTx = this.immediate((queues: string[], max: number, now: number): ReserveResult => {
     const out = empty();
     const leaseUntil = now + this.options.leaseTimeout * 1000;
-    const at = new Date(now).toISOString();
     let n = 0;
     for (const band of PRIORITY_BANDS) {
       for (const queue of queues) {
@@ -113,7 +113,7 @@ export class SqliteBroker implements Broker {
             out.deliveries.push({ tag: read.tag, raw: row.raw, queue });
           } else {
             this.s.deleteRow.run(row.id);
-            this.s.addDeadLetter.run(this.options.deadLetterQueue, read.reason, queue, row.raw, at);
+            this.addDeadLetter(deadLetterEntry(read.reason, queue, row.raw, now));
             out.rejected.push({ raw: row.raw, queue, reason: read.reason });
           }
         }
@@ -217,14 +217,19 @@ export class SqliteBroker implements Broker {
     return n;
   }
 
-  private readonly deadLetterTx = this.immediate((d: Delivery, reason: string, at: string) => {
+  /** Keep an entry in the dead-letter list (inside a caller's transaction). */
+  private addDeadLetter(e: Entry): void {
+    this.s.addDeadLetter.run(this.options.deadLetterQueue, e.reason, e.queue, e.raw, e.at);
+  }
+
+  private readonly deadLetterTx = this.immediate((d: Delivery, entry: Entry) => {
     for (const row of this.s.reservedByTag.all(d.tag)) this.s.deleteRow.run(row.id);
-    this.s.addDeadLetter.run(this.options.deadLetterQueue, reason, d.queue, d.raw, at);
+    this.addDeadLetter(entry);
   });
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {
     this.check();
-    this.deadLetterTx(delivery, reason, new Date().toISOString());
+    this.deadLetterTx(delivery, deadLetterEntry(reason, delivery.queue, delivery.raw));
   }
 
   async deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {

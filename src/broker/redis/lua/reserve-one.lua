@@ -2,7 +2,8 @@
 -- Needs KEYS[1] unacked (hash), KEYS[2] unacked_index (zset), KEYS[3] leases (zset), KEYS[4] dead-letter list.
 -- A reserved message is written exactly as kombu writes it (HSET unacked tag [envelope, exchange, routing_key];
 -- ZADD unacked_index now tag), so Python workers can recover it, plus a celeriac lease (ZADD leases expiry tag).
--- Appends to `out`: 'R', queue, tag, raw   or   'D', queue, reason, raw.
+-- Appends to `out`: 'R', queue, tag, raw   or   'D', queue, reason, raw. A message set aside ('D') is pushed to the
+-- dead-letter list as {reason, queue, raw, at}, the entry every broker builds (src/stores/dead-letter.ts).
 -- The fast path reads the tag and routing from the envelope's last "properties" object (kombu and celeriac both
 -- serialise it last) without decoding the whole message; anything unusual takes the full cjson path below.
 local function quick_read(raw)
