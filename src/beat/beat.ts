@@ -10,6 +10,9 @@
  *    tick, one send and the current time (no burst), unless the entry asks for `catchUp`.
  * 4. On becoming leader, forget the state of entries no longer in the schedule.
  * 5. Sleep until the earliest due time or lock renewal, never longer than tickMaxMs; release the lock on stop.
+ * Every time beat reads (due times, when to renew or retry the lock) and every wait comes from its clock: the real
+ * one (Date.now and timers) unless BeatOptions.clock gives another, as tests do. The lock's lease itself is timed
+ * by the BeatStore.
  *
  * Modes: idle → running (follower ⇄ leader) → stopped. Events: 'leader' (boolean), 'sent' (BeatSend), 'stopped'.
  */
@@ -17,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { hostName } from '../common/ids.ts';
 import { defaultLogger, type Logger } from '../common/logger.ts';
+import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import type { BeatStore } from '../broker/broker.ts';
 import type { Celeriac, PreparedMessage } from '../app/app.ts';
 import { resolveEntries, type ResolvedEntry } from './entry.ts';
@@ -27,6 +31,32 @@ export interface BeatOptions {
   lockTtlMs?: number;
   /** Longest sleep between two passes in ms (default 1000). */
   tickMaxMs?: number;
+  /** Where beat reads the time and how it waits (default: Date.now and the global timers). For tests and simulations. */
+  clock?: BeatClock;
+}
+
+/** The time source and timer beat uses; `setTimeout` returns a handle that `clearTimeout` takes back. */
+export interface BeatClock {
+  /** ms since the epoch. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Looks the globals up on each call, so node's mock.timers and similar fakes apply too. */
+const realClock: BeatClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+function checkClock(clock: unknown): BeatClock {
+  const c = clock as Partial<Record<keyof BeatClock, unknown>> | null;
+  const missing = (['now', 'setTimeout', 'clearTimeout'] as const).filter((k) => typeof c?.[k] !== 'function');
+  if (c === null || typeof c !== 'object' || missing.length > 0) {
+    throw new CeleriacError(ErrorCode.BadOption, `Beat: clock must be { now(), setTimeout(fn, ms), clearTimeout(handle) }; missing ${missing.join(', ')}`);
+  }
+  return c as BeatClock;
 }
 
 export interface BeatSend {
@@ -46,6 +76,7 @@ export class Beat extends EventEmitter {
   readonly lockTtlMs: number;
   readonly tickMaxMs: number;
   private readonly log: Logger;
+  private readonly clock: BeatClock;
   private mode: Mode = 'idle';
   private store!: BeatStore;
   private leader = false;
@@ -62,11 +93,12 @@ export class Beat extends EventEmitter {
     this.log = options.logger ?? defaultLogger;
     this.lockTtlMs = options.lockTtlMs ?? 5000;
     this.tickMaxMs = options.tickMaxMs ?? 1000;
+    this.clock = options.clock === undefined ? realClock : checkClock(options.clock);
     this.timezone = app.conf.timezone;
     this.owner = `${hostName()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.entries = resolveEntries(app.conf.beatSchedule);
     for (const e of this.entries) {
-      e.schedule.next(null, Date.now(), this.timezone); // a schedule that cannot work fails now, not at its first tick
+      e.schedule.next(null, this.clock.now(), this.timezone); // a schedule that cannot work fails now, not at its first tick
       this.prepare(e); // so do arguments that are not JSON and bad options
     }
   }
@@ -81,14 +113,17 @@ export class Beat extends EventEmitter {
 
   /** Connects and starts the scheduling loop (its first pass tries the lock at once). */
   async start(): Promise<void> {
-    if (this.mode !== 'idle' || this.starting) throw new Error(`beat already ${this.starting ? 'starting' : this.mode}`);
+    if (this.mode !== 'idle' || this.starting) {
+      const state = this.starting && this.mode === 'idle' ? 'starting' : this.mode;
+      throw new CeleriacError(ErrorCode.BadOption, `beat already ${state}: start() runs once per Beat; create a new Beat to start again`);
+    }
     this.starting = true;
     this.log.info('beat: Starting...');
     const broker = await this.app.broker();
     if (this.mode !== 'idle') return; // stopped while connecting
     this.store = broker.beatStore(this.app.main);
     this.mode = 'running';
-    this.startedAt = Date.now();
+    this.startedAt = this.clock.now();
     this.loopDone = this.loop();
   }
 
@@ -127,11 +162,11 @@ export class Beat extends EventEmitter {
       if (this.mode !== 'running') break;
       await new Promise<void>((resolve) => {
         const done = () => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           this.wake = null;
           resolve();
         };
-        const timer = setTimeout(done, sleepMs);
+        const timer = this.clock.setTimeout(done, sleepMs);
         this.wake = done;
       });
     }
@@ -150,7 +185,7 @@ export class Beat extends EventEmitter {
 
   /** One pass: take or renew the lock, send what is due; returns how long to sleep. */
   private async pass(): Promise<number> {
-    const now = Date.now();
+    const now = this.clock.now();
     if (now >= this.nextLockAt) {
       const held = await this.store.acquire(this.owner, this.lockTtlMs);
       this.nextLockAt = now + (held ? this.lockTtlMs / 3 : Math.max(100, this.lockTtlMs / 10));
@@ -170,7 +205,7 @@ export class Beat extends EventEmitter {
     for (const e of this.entries) {
       if (this.mode !== 'running') return 0;
       const last = lastRuns.get(e.name) ?? null;
-      const t = Date.now();
+      const t = this.clock.now();
       const due = e.schedule.next(last, this.startedAt, this.timezone);
       if (due > t) {
         wakeAt = Math.min(wakeAt, due);
@@ -192,7 +227,7 @@ export class Beat extends EventEmitter {
   }
 
   private sleepUntil(at: number): number {
-    return Math.max(0, Math.min(this.tickMaxMs, at - Date.now()));
+    return Math.max(0, Math.min(this.tickMaxMs, at - this.clock.now()));
   }
 
   private async prune(): Promise<void> {
