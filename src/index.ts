@@ -16,7 +16,7 @@ export { every, crontab, IntervalSchedule, CrontabSchedule } from './beat/schedu
 export type { Schedule, EverySpec, CrontabSpec, CrontabField } from './beat/schedules.ts';
 export type { BeatEntry, BeatEntryOptions } from './beat/entry.ts';
 export { Beat } from './beat/beat.ts';
-export type { BeatOptions, BeatSend } from './beat/beat.ts';
+export type { BeatOptions, BeatSend, BeatClock } from './beat/beat.ts';
 export {
   CeleriacError, ErrorCode, TaskError, TaskRevokedError, TimeoutError, NotRegisteredError, NotJsonError,
   MaxRetriesExceededError, MalformedMessageError,

@@ -4,7 +4,7 @@
  */
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { closest } from '../common/closest.ts';
-import type { BeatEntry } from '../beat/entry.ts';
+import type { BeatEntry } from './beat-schedule.ts';
 import { RETRY_DEFAULTS, type ResolvedTaskOptions, type TaskOptions } from '../task/options.ts';
 
 export interface Route {

@@ -4,29 +4,10 @@
  */
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { closest } from '../common/closest.ts';
+import type { BeatEntry, BeatEntryOptions } from '../app/beat-schedule.ts';
 import { toSchedule, type Schedule } from './schedules.ts';
 
-export interface BeatEntryOptions {
-  queue?: string;
-  priority?: number;
-  /** Seconds after the send, or an absolute time, after which a worker discards the message. */
-  expires?: number | Date | string;
-}
-
-export interface BeatEntry {
-  /** The task's wire name; it need not be defined in this process (a Python task works too). */
-  task: string;
-  /** every(...), crontab(...), or plain seconds. */
-  schedule: Schedule | number;
-  args?: unknown[];
-  kwargs?: Record<string, unknown>;
-  options?: BeatEntryOptions;
-  /**
-   * After downtime, send every missed tick (oldest first) instead of one. Default false: one send for all the
-   * ticks missed, then the normal cadence (Celery's behaviour).
-   */
-  catchUp?: boolean;
-}
+export type { BeatEntry, BeatEntryOptions };
 
 export interface ResolvedEntry {
   name: string;

@@ -17,13 +17,9 @@
 import { Cron } from 'croner';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { closest } from '../common/closest.ts';
+import type { Schedule } from '../app/beat-schedule.ts';
 
-export interface Schedule {
-  /** When the entry is next due (ms since the epoch); may be in the past; Infinity when it never will be. */
-  next(lastRunMs: number | null, fromMs: number, tz: string): number;
-  /** The schedule in words, e.g. "every 60 seconds" or "at 09:43 every day". */
-  describe(): string;
-}
+export type { Schedule };
 
 function bad(message: string): CeleriacError {
   return new CeleriacError(ErrorCode.BadOption, message);
