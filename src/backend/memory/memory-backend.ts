@@ -6,16 +6,18 @@
  * State per store:
  *   results   task id -> { status, record JSON, expiresAt (ms) | null }   (kept as JSON: nobody can mutate a record)
  *   chords    group id -> { size, expiresAt }; parts: group id -> task id -> { index, state, result JSON, order }
- *   waiters   task id -> callbacks; store() calls them with the record as it stands after the write
+ *   waiting   the waiters (stores/waiters.ts) of this store's backends that have a wait pending; store() settles
+ *             them with the record as it stands after the write
  * Invariants: a live SUCCESS is never overwritten; an expired record reads as absent (and is swept now and then);
  * a chord part counts once per task id, with its first run's value; until chordCleanup() every call that finds the
  * header complete gets the parts (a redelivered last part must be able to publish a body its first completer never
  * sent).
  */
-import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
-import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
+import { CeleriacError, ErrorCode } from '../../common/errors.ts';
+import { decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { SWEEP_EVERY_MS, expiresAt, resultTtlMs } from '../../stores/limits.ts';
+import { ResultWaiters } from '../../stores/waiters.ts';
 
 interface Record_ {
   status: string;
@@ -33,7 +35,7 @@ class ResultStore {
   readonly results = new Map<string, Record_>();
   readonly chords = new Map<string, { size: number; expiresAt: number | null }>();
   readonly parts = new Map<string, Map<string, Part>>();
-  readonly waiters = new Map<string, Set<(rec: Record_) => void>>();
+  readonly waiting = new Set<ResultWaiters>();
   partOrder = 0;
   lastSweep = 0;
 
@@ -72,13 +74,18 @@ export class MemoryBackend implements ResultBackend {
   readonly displayUrl: string;
   private readonly s: ResultStore;
   private readonly ttlMs: number;
-  private readonly mine = new Set<(e: Error) => void>();
+  private readonly waiters: ResultWaiters;
   private closed = false;
 
   constructor(url: string, options: BackendOptions) {
     this.displayUrl = url;
     this.s = storeFor(url);
     this.ttlMs = resultTtlMs(options.resultExpires);
+    // known to the shared store only while a wait is pending, so a backend nobody closes leaves nothing behind
+    this.waiters = new ResultWaiters({
+      busy: () => this.s.waiting.add(this.waiters),
+      idle: () => this.s.waiting.delete(this.waiters),
+    });
   }
 
   private check(): void {
@@ -100,7 +107,7 @@ export class MemoryBackend implements ResultBackend {
         this.s.results.set(e.taskId, record);
       }
       const rec = this.s.live(e.taskId, now)!;
-      for (const w of [...(this.s.waiters.get(e.taskId) ?? [])]) w(rec);
+      for (const w of [...this.s.waiting]) w.settleRecord(e.taskId, rec.json);
     }
   }
 
@@ -116,39 +123,11 @@ export class MemoryBackend implements ResultBackend {
 
   async wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
     this.check();
-    // look and register in one synchronous step: a store cannot slip in between
-    const current = this.s.live(taskId, Date.now());
-    if (current && READY_STATES.has(current.status)) return decodeResultMeta(current.json, taskId);
-    let timer: NodeJS.Timeout | undefined;
-    let onRecord!: (rec: Record_) => void;
-    let onClose!: (e: Error) => void;
-    try {
-      return await new Promise<ResultMeta>((resolve, reject) => {
-        onRecord = (rec) => {
-          if (!READY_STATES.has(rec.status)) return;
-          try {
-            resolve(decodeResultMeta(rec.json, taskId));
-          } catch (err) {
-            reject(err as Error);
-          }
-        };
-        onClose = reject;
-        let set = this.s.waiters.get(taskId);
-        if (!set) this.s.waiters.set(taskId, (set = new Set()));
-        set.add(onRecord);
-        this.mine.add(onClose);
-        if (Number.isFinite(timeoutMs)) {
-          timer = setTimeout(() => reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`)),
-            Math.max(0, timeoutMs));
-        }
-      });
-    } finally {
-      clearTimeout(timer);
-      this.mine.delete(onClose);
-      const set = this.s.waiters.get(taskId);
-      set?.delete(onRecord);
-      if (set?.size === 0) this.s.waiters.delete(taskId);
-    }
+    // registered, then the look, in one synchronous step: a store cannot slip in between
+    return this.waiters.wait(taskId, timeoutMs, () => {
+      const current = this.s.live(taskId, Date.now());
+      return current ? decodeResultMeta(current.json, taskId) : null;
+    });
   }
 
   async forget(taskId: string): Promise<void> {
@@ -187,6 +166,6 @@ export class MemoryBackend implements ResultBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const reject of [...this.mine]) reject(new CeleriacError(ErrorCode.Closed, 'the result backend was closed while waiting for a result'));
+    this.waiters.closeAll();
   }
 }

@@ -7,12 +7,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
 import { connectRedis, connectionError } from '../../stores/redis/connection.ts';
 import { maskUrl } from '../../stores/redis/url.ts';
-import { READY_STATES, decodeResultMeta, encodeResultMeta, resultKey, type ResultMeta } from '../../protocol/index.ts';
+import { RESULT_KEY_PREFIX, decodeResultMeta, encodeResultMeta, resultKey, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { STORE_BATCH } from '../../stores/limits.ts';
+import { ResultWaiters } from '../../stores/waiters.ts';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
@@ -21,18 +21,25 @@ interface Scripts {
   celeriacChordPart(j: string, t: string, s: string, score: string, member: string, ttl: number, taskId: string): Promise<string[]>;
 }
 
-type Waiter = { taskId: string; resolve: (m: ResultMeta) => void; reject: (e: Error) => void };
-
-const KEY_PREFIX = 'celery-task-meta-';
 const chordKey = (gid: string, suffix: 'j' | 't' | 's') => `celery-taskset-meta-${gid}.${suffix}`;
 
 export class RedisBackend implements ResultBackend {
   readonly displayUrl: string;
   private readonly client: Redis & Scripts;
   private subscriber: Redis | null = null;
-  private readonly waiters = new Map<string, Set<Waiter>>();
-  /** One SUBSCRIBE per channel, awaited by every waiter on it (so none reads before it is subscribed). */
+  /** One SUBSCRIBE per waited record's channel, awaited by every waiter on it (so none reads before it is subscribed). */
   private readonly subscribing = new Map<string, Promise<unknown>>();
+  private readonly waiters = new ResultWaiters({
+    firstOn: (taskId) => {
+      const sub = this.subscriberConnection();
+      const channel = resultKey(taskId);
+      this.subscribing.set(taskId, sub.subscribe(channel).catch((err) => Promise.reject(connectionError(sub, err))));
+    },
+    lastOn: (taskId) => {
+      this.subscribing.delete(taskId);
+      this.subscriber?.unsubscribe(resultKey(taskId)).catch(() => {});
+    },
+  });
   private readonly ttl: number;
 
   constructor(private readonly url: string, options: BackendOptions) {
@@ -83,73 +90,25 @@ export class RedisBackend implements ResultBackend {
       connectedOnce = true;
     });
     sub.on('message', (channel: string, message: string) => {
-      const set = this.waiters.get(channel);
-      if (!set) return;
-      let meta: ResultMeta;
-      try {
-        meta = decodeResultMeta(message, channel.slice(KEY_PREFIX.length));
-      } catch (err) {
-        for (const w of set) w.reject(err as Error);
-        return;
-      }
-      if (!READY_STATES.has(meta.status)) return;
-      for (const w of set) w.resolve(meta);
+      if (channel.startsWith(RESULT_KEY_PREFIX)) this.waiters.settleRecord(channel.slice(RESULT_KEY_PREFIX.length), message);
     });
     this.subscriber = sub;
     return sub;
   }
 
   private async rereadWaited(): Promise<void> {
-    for (const [channel, set] of this.waiters) {
-      const meta = await this.get(channel.slice(KEY_PREFIX.length)).catch(() => null);
-      if (meta && READY_STATES.has(meta.status)) for (const w of set) w.resolve(meta);
+    for (const taskId of this.waiters.ids()) {
+      const meta = await this.get(taskId).catch(() => null);
+      if (meta) this.waiters.settle(taskId, meta);
     }
   }
 
-  async wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
-    const channel = resultKey(taskId);
-    const sub = this.subscriberConnection();
-    let waiter!: Waiter;
-    let timer: NodeJS.Timeout | undefined;
-    const done = new Promise<ResultMeta>((resolve, reject) => {
-      waiter = { taskId, resolve, reject };
+  /** Subscribe to the record's channel (once per id, in the waiters' firstOn hook), then read it once. */
+  wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
+    return this.waiters.wait(taskId, timeoutMs, async () => {
+      await this.subscribing.get(taskId);
+      return this.get(taskId);
     });
-    let set = this.waiters.get(channel);
-    if (!set) {
-      set = new Set();
-      this.waiters.set(channel, set);
-    }
-    set.add(waiter);
-    const cleanup = () => {
-      clearTimeout(timer);
-      const s = this.waiters.get(channel);
-      if (!s) return;
-      s.delete(waiter);
-      if (s.size === 0) {
-        this.waiters.delete(channel);
-        this.subscribing.delete(channel);
-        sub.unsubscribe(channel).catch(() => {});
-      }
-    };
-    if (Number.isFinite(timeoutMs)) {
-      // armed first: a Redis that cannot be reached must not make a bounded wait hang
-      timer = setTimeout(
-        () => waiter.reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`)),
-        timeoutMs,
-      );
-    }
-    try {
-      let subscribed = this.subscribing.get(channel);
-      if (!subscribed) {
-        subscribed = sub.subscribe(channel).catch((err) => Promise.reject(connectionError(sub, err)));
-        this.subscribing.set(channel, subscribed);
-      }
-      const current = await Promise.race([subscribed.then(() => this.get(taskId)), done]);
-      if (current && READY_STATES.has((current as ResultMeta).status)) return current as ResultMeta;
-      return await done;
-    } finally {
-      cleanup();
-    }
   }
 
   async forget(taskId: string): Promise<void> {
@@ -183,8 +142,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    const closed = new CeleriacError(ErrorCode.Closed, 'the result backend was closed while waiting for a result');
-    for (const set of this.waiters.values()) for (const w of set) w.reject(closed);
+    this.waiters.closeAll();
     // QUIT needs a live connection; one that is down (or reconnecting) is simply dropped
     const quit = (c: Redis) => (c.status === 'ready' ? c.quit().then(() => {}, () => c.disconnect()) : c.disconnect());
     await Promise.all([quit(this.client), this.subscriber ? quit(this.subscriber) : undefined]);

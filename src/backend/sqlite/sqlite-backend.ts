@@ -4,24 +4,23 @@
  *
  * Invariants:
  * - store() is one IMMEDIATE transaction for the whole batch, then wakes this process's waiters; other processes'
- *   waiters wake through the file's change feed (broker/sqlite/notify.ts: inotify + PRAGMA data_version).
+ *   waiters wake through the file's change feed (stores/sqlite/notify.ts: inotify + PRAGMA data_version).
  * - Expired records read as absent at once; they are deleted by a sweep at most once a minute, on store().
- * - wait(): every waiter of the process shares one feed subscription; on each commit one query reads the ready
- *   records among all waited ids. A record stored before the call is found by the first look, which happens after
- *   subscribing, so nothing falls in between.
+ * - wait() (stores/waiters.ts): every waiter of a backend shares one feed subscription; on each commit one query
+ *   reads the ready records among all waited ids. A record stored before the call is found by the first look, which
+ *   happens after subscribing, so nothing falls in between.
  * Tables: see schema.ts.
  */
 import { resolve } from 'node:path';
-import { CeleriacError, ErrorCode, TimeoutError } from '../../common/errors.ts';
-import { READY_STATES, decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
+import { CeleriacError, ErrorCode } from '../../common/errors.ts';
+import { decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import {
   openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type SharedDatabase,
 } from '../../stores/sqlite/database.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { backendStatements, createBackendSchema, type BackendStatements } from './schema.ts';
 import { SWEEP_EVERY_MS, expiresAt, resultTtlMs } from '../../stores/limits.ts';
-
-type Waiter = { resolve: (m: ResultMeta) => void; reject: (e: Error) => void };
+import { ResultWaiters } from '../../stores/waiters.ts';
 
 export interface SqliteBackendOptions {
   /** Open a connection of its own instead of sharing the process's (tests use it as a second process). */
@@ -33,7 +32,16 @@ export class SqliteBackend implements ResultBackend {
   private readonly handle: SharedDatabase;
   private readonly s: BackendStatements;
   private readonly ttlMs: number;
-  private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Every waiter of this backend shares one subscription to the file's change feed, held while anyone waits. */
+  private readonly waiters = new ResultWaiters({
+    busy: () => {
+      this.unsubscribe ??= this.handle.feed.subscribe(() => this.checkWaiters());
+    },
+    idle: () => {
+      this.unsubscribe?.();
+      this.unsubscribe = null;
+    },
+  });
   private unsubscribe: (() => void) | null = null;
   private lastSweep = 0;
   private closed = false;
@@ -121,51 +129,17 @@ export class SqliteBackend implements ResultBackend {
     if (this.waiters.size === 0 || this.closed) return;
     let rows: { task_id: string; meta: string }[];
     try {
-      rows = this.s.readyAmong.all(JSON.stringify([...this.waiters.keys()]), Date.now());
+      rows = this.s.readyAmong.all(JSON.stringify(this.waiters.ids()), Date.now());
     } catch {
       return; // busy or closing: the next change (or the fallback poll) tries again
     }
-    for (const row of rows) {
-      const set = this.waiters.get(row.task_id);
-      if (!set) continue;
-      let meta: ResultMeta | Error;
-      try {
-        meta = decodeResultMeta(row.meta, row.task_id);
-      } catch (err) {
-        meta = err as Error;
-      }
-      for (const w of [...set]) (meta instanceof Error ? w.reject(meta) : w.resolve(meta));
-    }
+    for (const row of rows) this.waiters.settleRecord(row.task_id, row.meta);
   }
 
   async wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
     this.check();
-    let waiter!: Waiter;
-    const done = new Promise<ResultMeta>((resolve, reject) => (waiter = { resolve, reject }));
-    let set = this.waiters.get(taskId);
-    if (!set) this.waiters.set(taskId, (set = new Set()));
-    set.add(waiter);
-    this.unsubscribe ??= this.handle.feed.subscribe(() => this.checkWaiters());
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const current = await this.get(taskId);
-      if (current && READY_STATES.has(current.status)) return current;
-      if (Number.isFinite(timeoutMs)) {
-        timer = setTimeout(
-          () => waiter.reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`)),
-          Math.max(0, timeoutMs),
-        );
-      }
-      return await done;
-    } finally {
-      clearTimeout(timer);
-      set.delete(waiter);
-      if (set.size === 0 && this.waiters.get(taskId) === set) this.waiters.delete(taskId);
-      if (this.waiters.size === 0 && this.unsubscribe) {
-        this.unsubscribe();
-        this.unsubscribe = null;
-      }
-    }
+    // registered (and subscribed to the feed) before this first look, so a commit in between is not missed
+    return this.waiters.wait(taskId, timeoutMs, () => this.get(taskId));
   }
 
   async forget(taskId: string): Promise<void> {
@@ -205,7 +179,7 @@ export class SqliteBackend implements ResultBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const set of this.waiters.values()) for (const w of set) w.reject(new CeleriacError(ErrorCode.Closed, 'the result backend was closed while waiting for a result'));
+    this.waiters.closeAll();
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.handle.release();
