@@ -51,13 +51,15 @@ contract('reserve takes at most `max` and returns at once with what is ready', a
   assert.deepEqual(await b.reserve(['q'], 10, 0), { deliveries: [], rejected: [] });
 });
 
-contract('reserve returns nothing within about waitMs when nothing is ready (earlier is allowed)', async (s) => {
+contract('reserve returns nothing within about waitMs when nothing is ready (earlier is allowed)', async (s, t) => {
   const b = await s.broker();
   const t0 = Date.now();
   const r = await b.reserve(['q'], 5, 300);
   const waited = Date.now() - t0;
   assert.deepEqual(r, { deliveries: [], rejected: [] });
-  assert.ok(waited < 1000, `waited ${waited} ms`);
+  t.diagnostic(`${s.kind}: reserve(waitMs 300) with nothing ready returned after ${waited} ms`);
+  // generous (10× waitMs): a loaded machine must not fail it; a wait that ignores waitMs still does
+  assert.ok(waited < 3000, `waited ${waited} ms`);
 });
 
 /** The worker's loop: reserve with a wait until something comes or the deadline passes (a wait may end early). */
@@ -85,27 +87,31 @@ contract('a waiting consumer gets a message published through another connection
   }
   const worst = Math.max(...latencies);
   t.diagnostic(`${s.kind}: publish -> reserve wake-up ${latencies.map((l) => l.toFixed(1)).join(', ')} ms`);
-  assert.ok(worst < 100, `woke after ${worst.toFixed(1)} ms`);
+  // milliseconds are expected (see the diagnostic); the bound is generous so that a loaded machine does not fail it,
+  // and still well below the 5 s a consumer that is never woken would wait
+  assert.ok(worst < 1000, `woke after ${worst.toFixed(1)} ms`);
 });
 
-contract('sqlite and memory: a reserve() with nothing ready really waits (no early return, no busy loop)', async (s) => {
+contract('a reserve() with nothing ready really waits its waitMs (no early return; Redis polls inside the wait)', async (s) => {
   const b = await s.broker();
   const t0 = Date.now();
   assert.deepEqual(await b.reserve(['q'], 5, 400), { deliveries: [], rejected: [] });
   assert.ok(Date.now() - t0 >= 350, `returned after ${Date.now() - t0} ms`);
-}, (s) => s.kind === 'redis' && 'the Redis broker may end a wait early (it polls for Python producers every 50 ms)');
+});
 
-contract('interrupt() ends a pending wait promptly, with nothing', async (s) => {
+contract('interrupt() ends a pending wait promptly, with nothing', async (s, t) => {
   const b = await s.broker();
   const waiting = b.reserve(['q'], 5, 10_000);
   await sleep(30);
   const t0 = Date.now();
   b.interrupt();
   const r = await waiting;
+  const ended = Date.now() - t0;
   assert.deepEqual(r.deliveries, []);
-  assert.ok(Date.now() - t0 < 200, `ended ${Date.now() - t0} ms after interrupt()`);
+  t.diagnostic(`${s.kind}: reserve() ended ${ended} ms after interrupt()`);
+  assert.ok(ended < 2000, `ended ${ended} ms after interrupt() (the wait was 10 s)`);
   await b.publish([msg('q', 'after')]);
-  assert.deepEqual(tags(await consume(b, ['q'], 5, 1000)), ['after'], 'the broker still works');
+  assert.deepEqual(tags(await consume(b, ['q'], 5, 10_000)), ['after'], 'the broker still works');
 });
 
 contract('ack() ends a reservation for good: nothing comes back, even after the lease', async (s) => {
@@ -146,16 +152,17 @@ contract('requeue() keeps the priority band; a requeue after ack does nothing', 
 });
 
 contract('renew() keeps a reservation alive past its lease', async (s) => {
-  const b = await s.broker({ leaseTimeout: 0.4 });
+  // renewals every 100 ms for 1.2 s against a 1 s lease: a renewal may come up to 900 ms late on a loaded machine
+  const b = await s.broker({ leaseTimeout: 1 });
   await b.publish([msg('q', 'r')]);
   const [d] = await reserveAll(b, ['q']);
-  for (let i = 0; i < 4; i++) {
-    await sleep(200);
+  for (let i = 0; i < 12; i++) {
+    await sleep(100);
     await b.renew([d.tag]);
     assert.equal(await b.recover(), 0, `recovered although renewed (round ${i})`);
   }
   assert.equal(await b.queueLength('q'), 0);
-  await sleep(550);
+  await sleep(1150);
   assert.equal(await b.recover(), 1, 'comes back once renewals stop');
 });
 
@@ -206,14 +213,15 @@ contract('defer() parks a reservation; promoteDue() moves it back once, when due
     const b = await s.otherBroker();
     await a.publish([msg('q', 'eta')]);
     const [d] = await reserveAll(a, ['q']);
-    const dueAt = Date.now() + 400;
+    // due in 1.5 s: the checks before it (four round trips) have that long, even on a loaded machine
+    const dueAt = Date.now() + 1500;
     await a.defer(d, dueAt);
     assert.equal(await a.queueLength('q'), 0);
     assert.equal(await a.recover(), 0, 'the reservation ended with the deferral');
     const early = await a.promoteDue();
     assert.equal(early.moved, 0);
     assert.ok(early.nextDueAt !== null && Math.abs(early.nextDueAt - dueAt) <= 1, `nextDueAt ${early.nextDueAt}`);
-    await sleep(450);
+    await sleep(Math.max(0, dueAt - Date.now()) + 50);
     const [p1, p2] = await Promise.all([a.promoteDue(), b.promoteDue()]);
     assert.equal(p1.moved + p2.moved, 1, 'moved exactly once');
     assert.equal(p1.nextDueAt ?? p2.nextDueAt, null);
@@ -223,10 +231,11 @@ contract('defer() parks a reservation; promoteDue() moves it back once, when due
 
 contract('publish() with a future dueAt parks the message until promoteDue()', async (s) => {
   const b = await s.broker();
-  await b.publish([msg('q', 'later', 0, Date.now() + 250), msg('q', 'now')]);
+  const dueAt = Date.now() + 1000;
+  await b.publish([msg('q', 'later', 0, dueAt), msg('q', 'now')]);
   assert.equal(await b.queueLength('q'), 1);
   assert.deepEqual(tags(await reserveAll(b, ['q'])), ['now']);
-  await sleep(300);
+  await sleep(Math.max(0, dueAt - Date.now()) + 50);
   assert.equal((await b.promoteDue()).moved, 1);
   assert.deepEqual(tags(await reserveAll(b, ['q'])), ['later']);
 });
@@ -320,18 +329,22 @@ contract('workers() lists the live heartbeats seen from any connection, not laps
 contract('beat lock: acquire, renew, refuse another owner, expire, release', async (s) => {
   const a = (await s.broker()).beatStore('app');
   const b = (await s.otherBroker()).beatStore('app');
-  assert.equal(await a.acquire('alice', 400), true);
-  assert.equal(await b.acquire('bob', 400), false, 'held by another owner');
-  await sleep(250);
-  assert.equal(await a.acquire('alice', 400), true, 'renewed by its owner');
-  await sleep(250);
-  assert.equal(await b.acquire('bob', 400), false, 'the renewal extended the lease');
-  await sleep(250);
-  assert.equal(await b.acquire('bob', 400), true, 'expired without renewal: free for another');
-  await a.release('alice');
-  assert.equal(await a.acquire('alice', 400), false, 'release by a non-holder does nothing');
-  await b.release('bob');
-  assert.equal(await a.acquire('alice', 400), true);
+  // no step has to happen within a short window: leases that are checked as held are long (1 s, or 5 s after the
+  // renewal); leases that are checked as expired are short and waited out (late is fine)
+  assert.equal(await a.acquire('alice', 1000), true);
+  assert.equal(await b.acquire('bob', 1000), false, 'held by another owner');
+  assert.equal(await a.acquire('alice', 5000), true, 'renewed by its owner');
+  await sleep(1100);
+  assert.equal(await b.acquire('bob', 1000), false, 'the renewal extended the lease past its first 1 s');
+  const a2 = (await s.broker()).beatStore('app-expiry');
+  const b2 = (await s.otherBroker()).beatStore('app-expiry');
+  assert.equal(await a2.acquire('alice', 300), true);
+  await sleep(450);
+  assert.equal(await b2.acquire('bob', 5000), true, 'expired without renewal: free for another');
+  await a2.release('alice');
+  assert.equal(await a2.acquire('alice', 400), false, 'release by a non-holder does nothing');
+  await b2.release('bob');
+  assert.equal(await a2.acquire('alice', 400), true);
   const other = (await s.broker()).beatStore('another-app');
   assert.equal(await other.acquire('bob', 400), true, 'each app has its own lock');
 });

@@ -4,8 +4,9 @@
  * reservations with leases, renewal and recovery, requeue to the front marked redelivered, ETA parking, dead
  * letters (also for messages whose delivery tag cannot be read), purge, worker heartbeats and a beat store. Nothing survives the process.
  *
- * Waiting: a reserve() with nothing ready listens to the store (store.ts) and tries again after every change,
- * so a publish from anywhere in the process is taken on the next turn of the event loop; interrupt() ends it.
+ * Waiting (the loop of stores/reserve-wait.ts): a reserve() with nothing ready listens to the store (store.ts) and
+ * tries again after every change, so a publish from anywhere in the process is taken on the next turn of the event
+ * loop; interrupt() ends it.
  * State: see store.ts.
  */
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
@@ -15,13 +16,14 @@ import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
 import { memoryBeatStore } from './beat-store.ts';
 import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
 import { deadLetterEntry } from '../../stores/dead-letter.ts';
+import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
 export class MemoryBroker implements Broker {
   readonly displayUrl: string;
   private readonly store: MemoryStore;
-  private readonly waits = new Set<() => void>();
+  private readonly waits = new PendingWaits();
   private closed = false;
 
   constructor(url: string, private readonly options: BrokerOptions) {
@@ -78,27 +80,12 @@ export class MemoryBroker implements Broker {
 
   async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
     this.check();
-    const first = this.reserveOnce(queues, max);
-    if (first.deliveries.length > 0 || first.rejected.length > 0 || waitMs <= 0) return first;
-    return new Promise<ReserveResult>((resolve) => {
-      let done = false;
-      const finish = (r: ReserveResult) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        unsubscribe();
-        this.waits.delete(stop);
-        resolve(r);
-      };
-      const stop = () => finish(empty());
-      const unsubscribe = this.store.subscribe(() => {
-        if (done) return;
-        if (this.closed) return stop();
-        const r = this.reserveOnce(queues, max);
-        if (r.deliveries.length > 0 || r.rejected.length > 0) finish(r);
-      });
-      const timer = setTimeout(stop, waitMs);
-      this.waits.add(stop);
+    return reserveOrWait({
+      tryReserve: () => this.reserveOnce(queues, max),
+      onChange: (wake) => this.store.subscribe(wake),
+      waitMs,
+      waits: this.waits,
+      closed: () => this.closed,
     });
   }
 
@@ -231,7 +218,7 @@ export class MemoryBroker implements Broker {
   }
 
   interrupt(): void {
-    for (const stop of [...this.waits]) stop();
+    this.waits.interrupt();
   }
 
   async close(): Promise<void> {

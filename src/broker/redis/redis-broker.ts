@@ -3,8 +3,9 @@
  *
  * Reservation: a Lua script pops a batch band-major and records each message in `unacked`/`unacked_index`
  * (kombu's bookkeeping, so Python peers can recover it) and in `celeriac.leases` (our short lease) in one step.
- * When nothing is ready it waits for a wake-up on `celeriac.wake.<db>.<queue>` (published by celeriac producers, the
- * ETA promoter and restores) or a short poll for messages other producers (Python) pushed. A blocking pop is never
+ * When nothing is ready it waits (the loop of stores/reserve-wait.ts) for a wake-up on `celeriac.wake.<db>.<queue>`
+ * (published by celeriac producers, the ETA promoter and restores) or a short poll for messages other producers
+ * (Python) pushed, trying the script again after each, until a message comes or waitMs passes. A blocking pop is never
  * used: a popped message whose reply is lost with the connection (a Redis restart) would be lost for good.
  * Recovery brings back (a) our reservations whose lease ran out — a dead celeriac worker's — and (b) any
  * reservation older than the visibility timeout that nobody renewed — a dead Python worker's, as kombu would.
@@ -21,6 +22,7 @@ import { priorityOf, redelivered } from '../envelope.ts';
 import { RedisControl } from './control.ts';
 import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
 import { deadLetterEntry, parseDeadLetter } from '../../stores/dead-letter.ts';
+import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 
 /** How often an idle consumer looks for messages that arrived without a wake-up (e.g. from Python producers). */
 const POLL_MS = 50;
@@ -31,8 +33,9 @@ export class RedisBroker implements Broker {
   private readonly client: Redis & BrokerScripts;
   private subscriber: Redis | null = null;
   private readonly subscribed = new Set<string>();
-  private wakeCount = 0;
-  private readonly wakeWaiters = new Set<() => void>();
+  /** The change signal of waiting reserve() calls: told of every wake-up message. */
+  private readonly wakeListeners = new Set<() => void>();
+  private readonly waits = new PendingWaits();
   private readonly wakePrefix: string;
   private readonly declared = new Set<string>();
   private readonly outbox: Array<{ messages: OutgoingMessage[]; resolve: () => void; reject: (e: unknown) => void }> = [];
@@ -63,8 +66,17 @@ export class RedisBroker implements Broker {
   }
 
   private wake(): void {
-    this.wakeCount++;
-    for (const w of this.wakeWaiters) w();
+    for (const l of [...this.wakeListeners]) l();
+  }
+
+  /** Wake-ups on the subscribed queues' channels, and a poll every POLL_MS for messages pushed without one. */
+  private onChange(wake: () => void): () => void {
+    this.wakeListeners.add(wake);
+    const poll = setInterval(wake, POLL_MS);
+    return () => {
+      clearInterval(poll);
+      this.wakeListeners.delete(wake);
+    };
   }
 
   private get dlq(): string {
@@ -141,20 +153,17 @@ export class RedisBroker implements Broker {
 
   async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
     try {
-      return await this.reserveNow(queues, max, waitMs);
+      if (waitMs > 0) await this.subscribe(queues);
+      return await reserveOrWait({
+        tryReserve: () => this.reserveReady(queues, max),
+        onChange: (wake) => this.onChange(wake),
+        waitMs,
+        waits: this.waits,
+        closed: () => this.closed,
+      });
     } catch (err) {
       throw connectionError(this.client, err);
     }
-  }
-
-  private async reserveNow(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
-    if (waitMs > 0) await this.subscribe(queues);
-    const seen = this.wakeCount;
-    const first = await this.reserveReady(queues, max);
-    if (first.deliveries.length + first.rejected.length > 0 || waitMs <= 0 || this.closed) return first;
-    // a wake-up that arrived while the script ran means work may be there now
-    if (this.wakeCount === seen) await this.sleep(Math.min(waitMs, POLL_MS));
-    return this.reserveReady(queues, max);
   }
 
   private async reserveReady(queues: string[], max: number): Promise<ReserveResult> {
@@ -164,19 +173,6 @@ export class RedisBroker implements Broker {
       keys.length + 4, UNACKED, UNACKED_INDEX, LEASES, this.dlq, ...keys, max, c.now, c.leaseUntil, c.iso, ...names,
     );
     return RedisBroker.parseReserved(flat);
-  }
-
-  /** Until a wake-up, interrupt() or `ms` pass. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakeWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakeWaiters.add(done);
-    });
   }
 
   async ack(tags: string[]): Promise<void> {
@@ -336,7 +332,7 @@ export class RedisBroker implements Broker {
   }
 
   interrupt(): void {
-    for (const w of this.wakeWaiters) w();
+    this.waits.interrupt();
   }
 
   async close(): Promise<void> {

@@ -10,8 +10,9 @@
  *   cannot be read is moved to the dead letters and reported as rejected (reserve-one.lua).
  * - requeue / recover / promote put rows at the front of their queue and band (MIN(seq) - 1), the first of a batch
  *   frontmost; requeue and recover mark them redelivered (restore.lua).
- * - Waiting: when nothing is ready, reserve() listens to the file's change feed (notify.ts) and tries again on every
- *   commit, so a message published by any process is taken within milliseconds; interrupt() ends the wait.
+ * - Waiting (the loop of stores/reserve-wait.ts): when nothing is ready, reserve() listens to the file's change
+ *   feed (stores/sqlite/notify.ts) and tries again on every commit, so a message published by any process is taken
+ *   within milliseconds; interrupt() ends the wait.
  * Tables: see schema.ts.
  */
 import { resolve } from 'node:path';
@@ -23,6 +24,7 @@ import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../e
 import { sqliteBeatStore } from './beat-store.ts';
 import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
 import { deadLetterEntry, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
+import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
@@ -36,8 +38,8 @@ export class SqliteBroker implements Broker {
   private readonly handle: SharedDatabase;
   private readonly db: Db;
   private readonly s: BrokerStatements;
-  /** Pending waits of reserve(); calling one ends that wait with nothing. */
-  private readonly waits = new Set<() => void>();
+  /** Pending waits of reserve(), ended by interrupt(). */
+  private readonly waits = new PendingWaits();
   private closed = false;
 
   constructor(url: string, private readonly options: BrokerOptions, o: SqliteBrokerOptions = {}) {
@@ -143,34 +145,12 @@ export class SqliteBroker implements Broker {
 
   async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
     this.check();
-    if (waitMs <= 0) return this.reserveOnce(queues, max);
-    return new Promise<ReserveResult>((resolve, reject) => {
-      let done = false;
-      const finish = (r: ReserveResult | Error) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        unsubscribe();
-        this.waits.delete(stop);
-        if (r instanceof Error) reject(r);
-        else resolve(r);
-      };
-      const stop = () => finish(empty());
-      const attempt = () => {
-        if (done) return;
-        if (this.closed) return finish(empty());
-        try {
-          const r = this.reserveOnce(queues, max);
-          if (r.deliveries.length > 0 || r.rejected.length > 0) finish(r);
-        } catch (err) {
-          finish(err as Error);
-        }
-      };
-      // listen first, then look: a commit in between wakes us again instead of being missed
-      const unsubscribe = this.handle.feed.subscribe(attempt);
-      const timer = setTimeout(stop, waitMs);
-      this.waits.add(stop);
-      attempt();
+    return reserveOrWait({
+      tryReserve: () => this.reserveOnce(queues, max),
+      onChange: (wake) => this.handle.feed.subscribe(wake),
+      waitMs,
+      waits: this.waits,
+      closed: () => this.closed,
     });
   }
 
@@ -303,7 +283,7 @@ export class SqliteBroker implements Broker {
   }
 
   interrupt(): void {
-    for (const stop of [...this.waits]) stop();
+    this.waits.interrupt();
   }
 
   async close(): Promise<void> {
