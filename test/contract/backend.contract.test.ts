@@ -56,15 +56,19 @@ contract('wait() resolves within milliseconds when another connection stores a r
   }
   const worst = Math.max(...latencies);
   t.diagnostic(`${s.kind}: store -> wait() wake-up ${latencies.map((l) => l.toFixed(1)).join(', ')} ms`);
-  assert.ok(worst < 100, `woke after ${worst.toFixed(1)} ms`);
+  // milliseconds are expected (see the diagnostic); the bound is generous so that a loaded machine does not fail it,
+  // and still well below the 5 s a waiter that is never woken would wait
+  assert.ok(worst < 1000, `woke after ${worst.toFixed(1)} ms`);
 });
 
-contract('wait() returns a record stored before the call at once', async (s) => {
+contract('wait() returns a record stored before the call at once', async (s, t) => {
   const b = await s.backend();
   await b.store([rec('done', 'FAILURE', { exc_type: 'E', exc_message: ['no'] })]);
   const t0 = Date.now();
-  assert.equal((await b.wait('done', 5000)).status, 'FAILURE');
-  assert.ok(Date.now() - t0 < 200);
+  assert.equal((await b.wait('done', 10_000)).status, 'FAILURE');
+  const took = Date.now() - t0;
+  t.diagnostic(`${s.kind}: wait() on a stored record returned after ${took} ms`);
+  assert.ok(took < 2000, `took ${took} ms (a wait that missed the stored record would take the whole 10 s)`);
 });
 
 contract('wait() ignores states that are not ready and resolves on the ready one', async (s) => {
@@ -81,14 +85,16 @@ contract('wait() ignores states that are not ready and resolves on the ready one
   assert.equal((await waiting).status, 'REVOKED');
 });
 
-contract('wait() rejects with a TimeoutError when nothing ready arrives in time', async (s) => {
+contract('wait() rejects with a TimeoutError when nothing ready arrives in time', async (s, t) => {
   const b = await s.backend();
   const t0 = Date.now();
   await assert.rejects(b.wait('never', 300), (e: unknown) => e instanceof TimeoutError && e.code === 'E_TIMEOUT');
   const took = Date.now() - t0;
-  assert.ok(took >= 250 && took < 1500, `took ${took} ms`);
+  t.diagnostic(`${s.kind}: wait(300 ms) timed out after ${took} ms`);
+  assert.ok(took >= 250, `timed out early, after ${took} ms`);
+  assert.ok(took < 3000, `took ${took} ms (10× the timeout)`);
   await b.store([rec('never', 'SUCCESS', 1)]);
-  assert.equal((await b.wait('never', 1000)).result, 1, 'a later wait still works');
+  assert.equal((await b.wait('never', 10_000)).result, 1, 'a later wait still works');
 });
 
 contract('several waiters on one id and on different ids are each resolved', async (s) => {
@@ -100,10 +106,11 @@ contract('several waiters on one id and on different ids are each resolved', asy
 });
 
 contract('records expire after resultExpires seconds', async (s) => {
-  const b = await s.backend({ resultExpires: 1 });
+  // 2 s: the read just after the write has that long, even on a loaded machine
+  const b = await s.backend({ resultExpires: 2 });
   await b.store([rec('short', 'SUCCESS', 1)]);
   assert.equal((await b.get('short'))?.result, 1);
-  await sleep(1500);
+  await sleep(2500);
   assert.equal(await b.get('short'), null);
   assert.deepEqual(await b.getMany(['short']), [null]);
   await b.store([rec('short', 'SUCCESS', 2)]);
