@@ -99,7 +99,7 @@ test('two worker processes on one SQLite file run each of 10,000 tasks exactly o
   procs.splice(0);
 });
 
-test('SIGKILL mid-task: the other worker process runs the task after the lease', { timeout: 60_000 }, async () => {
+test('SIGKILL mid-task: the other worker process runs the task after the lease', { timeout: 120_000 }, async () => {
   const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, TEST_RUN_LOG: runLog, TEST_LEASE_TIMEOUT: '2' };
   const start = (name: string) => {
     const p = celeriac(['-A', 'test/apps/basic', 'worker', '-l', 'info', '-c', '5', '-n', `${name}@%h`], env);
@@ -114,9 +114,10 @@ test('SIGKILL mid-task: the other worker process runs the task after the lease',
   await a.exited;
   const killedAt = Date.now();
   await start('crash-b');
-  assert.equal(await res.get({ timeout: 20_000 }), 'k1');
+  assert.equal(await res.get({ timeout: 60_000 }), 'k1');
   const recovery = Date.now() - killedAt;
-  assert.ok(recovery < 8_000, `recovered in ${recovery} ms (lease 2 s)`);
+  // the lease (2 s) plus starting worker b, expected in a few seconds; the bound is generous for a loaded machine
+  assert.ok(recovery < 20_000, `recovered in ${recovery} ms (lease 2 s)`);
   assert.equal(lines().filter((l) => l.startsWith('start k1')).length, 2, 'ran on a (killed), then on b');
   assert.equal(lines().filter((l) => l.startsWith('done k1')).length, 1);
 });

@@ -69,9 +69,11 @@ test('SIGKILL mid-task: the task runs again on another worker within the lease a
   await a.exited;
   const killedAt = Date.now();
   await worker(['-n', 'b@%h']);
-  assert.equal(await res.get({ timeout: 20_000 }), 'k1');
+  assert.equal(await res.get({ timeout: 60_000 }), 'k1');
   const recovery = Date.now() - killedAt;
-  assert.ok(recovery < 8_000, `recovered in ${recovery} ms (lease 2 s)`);
+  // the lease (2 s) plus starting worker b; generous for a loaded machine, and still far from the 1 h visibility
+  // timeout that would apply without leases
+  assert.ok(recovery < 20_000, `recovered in ${recovery} ms (lease 2 s)`);
   const starts = runs().filter((l) => l.startsWith('start k1'));
   const dones = runs().filter((l) => l.startsWith('done k1'));
   assert.equal(starts.length, 2, 'ran once on a (killed) and once on b');
@@ -121,7 +123,7 @@ test('a second SIGTERM is a cold shutdown: the process exits at once and the run
   await a.waitFor('Warm shutdown');
   a.kill('SIGTERM');
   assert.equal(await a.exited, 0);
-  assert.ok(Date.now() - t0 < 5_000, 'cold shutdown does not wait for the 30 s task');
+  assert.ok(Date.now() - t0 < 20_000, `cold shutdown took ${Date.now() - t0} ms: it does not wait for the 30 s task`);
   assert.match(a.out, /Cold shutdown/);
   const c0 = redis.client(0);
   assert.equal(await c0.llen('celery'), 1, 'the running task is back on its queue');
