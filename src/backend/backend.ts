@@ -57,5 +57,3 @@ export interface BackendOptions {
   /** Seconds; null or 0 keeps records for ever. */
   resultExpires: number | null;
 }
-
-export type BackendFactory = (url: string, options: BackendOptions) => ResultBackend;

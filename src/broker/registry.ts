@@ -23,10 +23,6 @@ const BROKERS: Record<string, Loader> = {
 };
 BROKERS.rediss = BROKERS.redis;
 
-export function knownBrokerSchemes(): string[] {
-  return Object.keys(BROKERS);
-}
-
 export async function createBroker(url: string, options: BrokerOptions): Promise<Broker> {
   return (await loadForScheme('broker', BROKERS, url))(url, options);
 }

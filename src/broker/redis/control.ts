@@ -8,24 +8,21 @@
 import type { Redis } from 'ioredis';
 import type { ControlChannel } from '../broker.ts';
 import { connectRedis } from '../../stores/redis/connection.ts';
-import { SEP, bindingKey, bindingMember } from './keys.ts';
-
-const REPLY_EXCHANGE = 'reply.celery.pidbox';
+import { REPLY_EXCHANGE, SEP, bindingKey, bindingMember, eventChannel, pidboxChannel, replyQueue } from './keys.ts';
 
 export class RedisControl implements ControlChannel {
-  private readonly prefix: string;
+  private readonly pidbox: string;
 
-  constructor(private readonly url: string, private readonly client: Redis, db: number) {
-    this.prefix = `/${db}.`;
+  constructor(private readonly url: string, private readonly client: Redis, private readonly db: number) {
+    this.pidbox = pidboxChannel(db);
   }
 
   async listen(handler: (raw: string) => void): Promise<() => Promise<void>> {
     const sub = connectRedis(this.url, { role: 'control', blocking: true });
-    const channel = `${this.prefix}celery.pidbox`;
     sub.on('message', (ch: string, raw: string) => {
-      if (ch === channel) handler(raw);
+      if (ch === this.pidbox) handler(raw);
     });
-    await sub.subscribe(channel);
+    await sub.subscribe(this.pidbox);
     return async () => {
       sub.disconnect();
     };
@@ -41,16 +38,16 @@ export class RedisControl implements ControlChannel {
 
   async request(raw: string, replyKey: string | null, timeoutMs: number, expected?: number): Promise<string[]> {
     if (!replyKey) {
-      await this.client.publish(`${this.prefix}celery.pidbox`, raw);
+      await this.client.publish(this.pidbox, raw);
       return [];
     }
-    const queue = `${replyKey}.reply.celery.pidbox`;
+    const queue = replyQueue(replyKey);
     const member = bindingMember(replyKey, queue);
     await this.client.sadd(bindingKey(REPLY_EXCHANGE), member);
     const waiter = connectRedis(this.url, { role: 'control-reply', blocking: true });
     const replies: string[] = [];
     try {
-      await this.client.publish(`${this.prefix}celery.pidbox`, raw);
+      await this.client.publish(this.pidbox, raw);
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline && (expected === undefined || replies.length < expected)) {
         const left = Math.max(0.01, Math.min(1, (deadline - Date.now()) / 1000));
@@ -66,6 +63,6 @@ export class RedisControl implements ControlChannel {
   }
 
   async event(routingKey: string, raw: string): Promise<void> {
-    await this.client.publish(`${this.prefix}celeryev/${routingKey}`, raw);
+    await this.client.publish(eventChannel(this.db, routingKey), raw);
   }
 }

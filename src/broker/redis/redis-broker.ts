@@ -15,6 +15,7 @@ import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMe
 import { connectRedis, connectionError } from '../../stores/redis/connection.ts';
 import {
   ETA, WORKERS, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
+  wakePrefix,
 } from './keys.ts';
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
 import { maskUrl, redisOptionsFromUrl } from '../../stores/redis/url.ts';
@@ -44,7 +45,7 @@ export class RedisBroker implements Broker {
   constructor(private readonly url: string, private readonly options: BrokerOptions) {
     this.displayUrl = maskUrl(url);
     const db = redisOptionsFromUrl(url).db ?? 0;
-    this.wakePrefix = `celeriac.wake.${db}.`;
+    this.wakePrefix = wakePrefix(db);
     this.client = defineBrokerScripts(connectRedis(url, { role: 'broker' }));
     this.control = new RedisControl(url, this.client, db);
   }

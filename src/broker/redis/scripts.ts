@@ -5,15 +5,15 @@ import type { Redis } from 'ioredis';
 const read = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 const prelude = read('reserve-one');
 
-export const RESERVE_LUA = `${prelude}\n${read('reserve')}`;
-export const RESTORE_LUA = read('restore');
-export const DEFER_LUA = read('defer');
+const RESERVE_LUA = `${prelude}\n${read('reserve')}`;
+const RESTORE_LUA = read('restore');
+const DEFER_LUA = read('defer');
 const moveBack = read('move-back');
-export const PROMOTE_LUA = `${moveBack}\n${read('promote')}`;
-export const BEAT_FIRE_LUA = read('beat-fire');
-export const LOCK_LUA = read('lock');
-export const UNLOCK_LUA = read('unlock');
-export const LEAVE_LUA = `${moveBack}\n${read('leave')}`;
+const PROMOTE_LUA = `${moveBack}\n${read('promote')}`;
+const BEAT_FIRE_LUA = read('beat-fire');
+const LOCK_LUA = read('lock');
+const UNLOCK_LUA = read('unlock');
+const LEAVE_LUA = `${moveBack}\n${read('leave')}`;
 
 export interface BrokerScripts {
   celeriacReserve(...args: (string | number)[]): Promise<string[]>;
