@@ -161,10 +161,14 @@ describe('autoretryFor', () => {
       if (this.request.retries < 3) throw new Flaky('not yet');
       return this.request.retries;
     }, { autoretryFor: [Flaky], retryBackoff: 0.1, retryBackoffMax: 0.25, retryJitter: false, maxRetries: 5 });
-    await startWorker(app);
+    const lines: string[] = [];
+    await startWorker(app, { logger: quietLogger(lines) });
     assert.equal(await (await t.delay()).get({ timeout: 10_000 }), 3);
+    // 0.1·2^0, 0.1·2^1, then capped at 0.25 (uncapped: 0.4): the countdowns the worker chose, from its log
+    const countdowns = lines.flatMap((l) => /t\.auto\[.*\] retry: Retry in ([\d.]+)s/.exec(l)?.[1] ?? []).map(Number);
+    assert.deepEqual(countdowns, [0.1, 0.2, 0.25]);
+    // and they were waited: lower bounds strict; the upper bounds only catch a backoff that is not applied at all
     const gaps = gapsOf(times);
-    // 0.1·2^0, 0.1·2^1, then capped at 0.25; upper bounds only catch a backoff that is not applied at all
     assert.ok(gaps[0] >= 100 && gaps[0] < 5000, `gap0 ${gaps[0]}`);
     assert.ok(gaps[1] >= 200 && gaps[1] < 5000, `gap1 ${gaps[1]}`);
     assert.ok(gaps[2] >= 250 && gaps[2] < 5000, `gap2 ${gaps[2]}`);
