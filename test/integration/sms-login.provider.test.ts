@@ -13,7 +13,7 @@ interface Received {
 }
 
 /** phone -> how the fake provider answers each successive request for it */
-const script = new Map<string, Array<{ status: number; delayMs?: number }>>();
+const script = new Map<string, Array<{ status: number; delayMs?: number; hold?: Promise<void> }>>();
 const received = new Map<string, Received[]>();
 let provider: Server;
 let srv: SmsLoginServer;
@@ -35,6 +35,7 @@ before(async () => {
     const steps = script.get(body.to) ?? [];
     const step = steps.length > 1 ? steps.shift()! : steps[0] ?? { status: 200 };
     if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs));
+    if (step.hold) await step.hold;
     res.writeHead(step.status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(step.status < 300 ? { messageId: `msg-${list.length}` } : { error: `status ${step.status}` }));
   });
@@ -71,15 +72,26 @@ test('the provider gets the phone and the text as JSON with the bearer token; th
   assert.match(got.body.text, /Your verification code is \d{6}/);
 });
 
-test('the HTTP answer does not wait for the SMS: it returns while the provider is still busy', async () => {
+test('the HTTP answer does not wait for the SMS: it returns while the provider is still busy', async (t) => {
   const phone = freshPhone();
-  script.set(phone, [{ status: 200, delayMs: 1500 }]);
+  // the provider holds its answer until the test lets it go: the HTTP answer must come first (an order, not a time)
+  let release!: () => void;
+  const hold = new Promise<void>((r) => (release = r));
+  script.set(phone, [{ status: 200, hold }]);
   const t0 = Date.now();
-  const id = await send(phone);
-  const answeredIn = Date.now() - t0;
-  assert.ok(answeredIn < 1000, `answered in ${answeredIn} ms`);
-  assert.notEqual((await srv.api('GET', `/api/sms/tasks/${id}`)).body.state, 'SUCCESS');
-  await srv.taskState(id, ['SUCCESS']);
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<never>((_, reject) => (timer = setTimeout(
+    () => reject(new Error('no HTTP answer within 10 s while the provider was held: the answer waits for the SMS')), 10_000)));
+  try {
+    const id = await Promise.race([send(phone), waited]);
+    t.diagnostic(`answered in ${Date.now() - t0} ms`);
+    assert.notEqual((await srv.api('GET', `/api/sms/tasks/${id}`)).body.state, 'SUCCESS');
+    release();
+    await srv.taskState(id, ['SUCCESS']);
+  } finally {
+    clearTimeout(timer);
+    release();
+  }
 });
 
 test('a transient failure (503) is retried with backoff and then succeeds', async () => {
