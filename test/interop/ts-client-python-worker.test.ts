@@ -88,18 +88,19 @@ describe('TS client → Python worker', () => {
 
   test('countdown and eta sent by TS: the Python worker runs them no earlier than the eta', async () => {
     const c = redis.client(0);
+    // 5 s ahead: the Python worker has that long to reserve both and the test to see them PENDING, even when loaded
     const sentAt = Date.now();
-    const byCountdown = await app.sendTask('celery_peer.add', [1, 1], {}, { queue: PYQ, countdown: 1.5 });
-    const eta = new Date(Date.now() + 1500);
+    const byCountdown = await app.sendTask('celery_peer.add', [1, 1], {}, { queue: PYQ, countdown: 5 });
+    const eta = new Date(Date.now() + 5000);
     const byEta = await app.sendTask('celery_peer.add', [2, 2], {}, { queue: PYQ, eta });
     // while held, the Python worker keeps the messages in `unacked` (kombu bookkeeping), i.e. it received them early
     await until(async () => (await c.hlen('unacked')) >= 2, 'both ETA messages reserved by the Python worker', 5000);
     assert.equal(await byCountdown.state(), 'PENDING');
-    assert.equal(await byCountdown.get({ timeout: 10_000 }), 2);
-    assert.equal(await byEta.get({ timeout: 10_000 }), 4);
+    assert.equal(await byCountdown.get({ timeout: 20_000 }), 2);
+    assert.equal(await byEta.get({ timeout: 20_000 }), 4);
     const m1 = (await byCountdown.meta())!;
     const m2 = (await byEta.meta())!;
-    assert.ok(naiveUtcMs(m1.date_done!) >= sentAt + 1500, `countdown task done ${naiveUtcMs(m1.date_done!) - sentAt} ms after send`);
+    assert.ok(naiveUtcMs(m1.date_done!) >= sentAt + 5000, `countdown task done ${naiveUtcMs(m1.date_done!) - sentAt} ms after send`);
     assert.ok(naiveUtcMs(m2.date_done!) >= eta.getTime(), `eta task done ${eta.getTime() - naiveUtcMs(m2.date_done!)} ms early`);
   });
 
