@@ -131,14 +131,15 @@ describe('TS and Python workers together', () => {
     app.task('celery_peer.add', (a: number, b: number) => a + b);
     const lines: string[] = [];
     const w = await startWorker(app, q, { logger: quietLogger(lines) });
-    const res = await app.sendTask<number>('celery_peer.add', [20, 22], {}, { queue: q, countdown: 3 });
+    // 6 s ahead: the TS worker has that long to receive it and stop before it is due, even on a loaded machine
+    const res = await app.sendTask<number>('celery_peer.add', [20, 22], {}, { queue: q, countdown: 6 });
     // a far ETA is parked ("scheduled for …"), a near one held ("received")
     await until(() => lines.some((l) => l.includes(`[${res.id}] received`) || l.includes(`[${res.id}] scheduled for`)),
       'the TS worker to receive it', 5000);
     await sleep(300);
     await w.stop();
     const py = await startPy([q], 'py-eta@%h');
-    const value = await res.get({ timeout: 8000 }).catch(async (err: Error) => {
+    const value = await res.get({ timeout: 20_000 }).catch(async (err: Error) => {
       const c = redis.client(0);
       const where = {
         queue: await c.llen(q),

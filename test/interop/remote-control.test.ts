@@ -94,10 +94,11 @@ describe('celeriac control client → Python worker', () => {
     cleanup.push(() => py.stop());
     const app = new Celeriac('rc-client', { broker: redis.url(0), backend: redis.url(1) });
     cleanup.push(() => app.close());
-    const res = await app.sendTask('celery_peer.add', [1, 1], {}, { countdown: 3 });
+    // 6 s ahead: the Python worker has that long to receive it and the revoke to reach it before it is due
+    const res = await app.sendTask('celery_peer.add', [1, 1], {}, { countdown: 6 });
     await until(() => py.out.includes(`[${res.id}] received`), 'the Python worker to hold it', 10_000);
     await new Control(app).revoke(res.id);
-    await assert.rejects(res.get({ timeout: 15_000 }), (e: unknown) => e instanceof TaskRevokedError);
+    await assert.rejects(res.get({ timeout: 20_000 }), (e: unknown) => e instanceof TaskRevokedError);
   });
 });
 
