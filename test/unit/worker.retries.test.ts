@@ -118,9 +118,7 @@ describe('this.retry()', () => {
     assert.equal(runs, 2);
   });
 
-  test('maxRetries: null retries for ever through this.retry() (5 retries succeed)', {
-    todo: 'maxRetries null bug, fixed by the worker refactor',
-  }, async () => {
+  test('maxRetries: null retries for ever through this.retry() (5 retries succeed)', async () => {
     const app = makeApp();
     const seen: number[] = [];
     const t = app.task('t.forever', function (this: TaskContext) {
