@@ -2,7 +2,7 @@
 // and redis://.
 import { after, afterEach, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { TimeoutError } from '../../src/common/errors.ts';
+import { CeleriacError, TimeoutError } from '../../src/common/errors.ts';
 import { makeResultMeta, type ResultMeta, type TaskState } from '../../src/protocol/index.ts';
 import type { ChordPart } from '../../src/backend/backend.ts';
 import { KINDS, Subject, sleep } from './subjects.ts';
@@ -14,6 +14,8 @@ const contract = (name: string, run: Case['run']) => cases.push({ name, run });
 const meta = (taskId: string, status: TaskState, result: unknown = null): ResultMeta =>
   makeResultMeta({ taskId, status, result, now: new Date('2026-01-02T03:04:05.678Z') });
 const rec = (taskId: string, status: TaskState, result: unknown = null) => ({ taskId, meta: meta(taskId, status, result) });
+const part = (groupId: string, index: number | null, taskId: string, result: unknown): ChordPart =>
+  ({ groupId, index, taskId, state: 'SUCCESS', result });
 
 contract('store() then get() and getMany() read the Celery record back', async (s) => {
   const b = await s.backend();
@@ -132,16 +134,19 @@ contract('forget() deletes a record', async (s) => {
   await b.forget('f');
 });
 
-contract('close() rejects pending waits', async (s) => {
+const closedCode = (e: unknown) => e instanceof CeleriacError && e.code === 'E_CLOSED' && /closed/.test(e.message);
+
+contract('close() rejects pending waits with E_CLOSED; every later call rejects with E_CLOSED', async (s) => {
   const b = await s.backend();
-  const rejected = assert.rejects(b.wait('x', 10_000), /closed/);
+  const rejected = assert.rejects(b.wait('x', 10_000), closedCode);
   await sleep(50);
   await b.close();
   await rejected;
+  await assert.rejects(b.wait('x', 1000), closedCode);
+  await assert.rejects(b.get('x'), closedCode);
+  await assert.rejects(b.store([rec('x', 'SUCCESS', 1)]), closedCode);
+  await assert.rejects(b.chordPartDone(part('g', 0, 'x', 1)), closedCode);
 });
-
-const part = (groupId: string, index: number | null, taskId: string, result: unknown): ChordPart =>
-  ({ groupId, index, taskId, state: 'SUCCESS', result });
 
 contract('chord counter: the last of n parts, and only it, gets every result in header order', async (s) => {
   const a = await s.backend();

@@ -1,6 +1,7 @@
 // The broker contract (src/broker/broker.ts): every promise is one test, run against memory://, sqlite:// and redis://.
 import { after, afterEach, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { CeleriacError } from '../../src/common/errors.ts';
 import type { Broker, Delivery, OutgoingMessage } from '../../src/broker/broker.ts';
 import { KINDS, Subject, envelope, sleep } from './subjects.ts';
 
@@ -373,6 +374,22 @@ contract('beat fire(): sends once, only for the lock holder and the expected las
   assert.deepEqual(tags(sent).slice(1), ['s2', 's3']);
   await a.prune(['tick']);
   assert.deepEqual([...(await a.lastRuns())], [['tick', t2]]);
+});
+
+contract('after close(), a pending reserve() ends with nothing and every call rejects with E_CLOSED', async (s) => {
+  const b = await s.broker();
+  const waiting = b.reserve(['q'], 5, 10_000);
+  await sleep(30);
+  const t0 = Date.now();
+  await b.close();
+  assert.deepEqual((await waiting).deliveries, []);
+  assert.ok(Date.now() - t0 < 500, `ended ${Date.now() - t0} ms after close()`);
+  const closed = (e: unknown) => e instanceof CeleriacError && e.code === 'E_CLOSED';
+  await assert.rejects(b.publish([msg('q', 'late')]), closed);
+  await assert.rejects(b.reserve(['q'], 5, 0), closed);
+  await assert.rejects(b.ack(['late']), closed);
+  await assert.rejects(b.deadLetters(), closed);
+  await assert.rejects(b.beatStore('app').acquire('alice', 1000), closed);
 });
 
 for (const kind of KINDS) {

@@ -13,11 +13,11 @@
  * header complete gets the parts (a redelivered last part must be able to publish a body its first completer never
  * sent).
  */
-import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { SWEEP_EVERY_MS, expiresAt, resultTtlMs } from '../../stores/limits.ts';
 import { ResultWaiters } from '../../stores/waiters.ts';
+import { closedError, fromJson, toJson } from '../../stores/errors.ts';
 
 interface Record_ {
   status: string;
@@ -89,7 +89,7 @@ export class MemoryBackend implements ResultBackend {
   }
 
   private check(): void {
-    if (this.closed) throw new CeleriacError(ErrorCode.Closed, `result backend ${this.displayUrl} is closed`);
+    if (this.closed) throw closedError('result backend', this.displayUrl);
   }
 
   private expiresAt(now: number): number | null {
@@ -147,14 +147,14 @@ export class MemoryBackend implements ResultBackend {
     // a redelivered part counts once and keeps its first value (backend.ts, promise 5), but may complete the chord
     // again (its body may never have been published)
     if (!parts.has(part.taskId)) {
-      parts.set(part.taskId, { index: part.index, state: part.state, result: JSON.stringify(part.result ?? null),
+      parts.set(part.taskId, { index: part.index, state: part.state, result: toJson(part.result ?? null, `the result of chord part ${part.taskId}`),
         order: this.s.partOrder++ });
     }
     const chord = this.s.chords.get(part.groupId);
     if (!chord || (chord.expiresAt !== null && chord.expiresAt <= Date.now()) || parts.size !== chord.size) return null;
     const rank = (p: Part) => (p.index === null ? Infinity : p.index);
     return [...parts].sort(([, a], [, b]) => rank(a) - rank(b) || a.order - b.order)
-      .map(([tid, p]) => [tid, p.state, JSON.parse(p.result) as unknown]);
+      .map(([tid, p]) => [tid, p.state, fromJson(p.result, `the stored result of chord part ${tid}`)]);
   }
 
   async chordCleanup(groupId: string): Promise<void> {

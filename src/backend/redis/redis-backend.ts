@@ -5,16 +5,18 @@
  * Waiting subscribes to the record's channel first and then reads it once, so a record stored in between is not
  * missed; one subscriber connection serves every waiter in the process.
  */
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { connectRedis, connectionError } from '../../stores/redis/connection.ts';
+import { CeleriacError, ErrorCode } from '../../common/errors.ts';
+import { closeRedis, connectRedis, connectionError } from '../../stores/redis/connection.ts';
+import { loadLua } from '../../stores/redis/lua.ts';
 import { maskUrl } from '../../stores/redis/url.ts';
 import { RESULT_KEY_PREFIX, decodeResultMeta, encodeResultMeta, resultKey, type ResultMeta } from '../../protocol/index.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { STORE_BATCH } from '../../stores/limits.ts';
 import { ResultWaiters } from '../../stores/waiters.ts';
+import { closedError, fromJson, toJson } from '../../stores/errors.ts';
 
-const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+const lua = (name: string) => loadLua(import.meta.url, name);
 
 interface Scripts {
   celeriacStore(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
@@ -22,6 +24,15 @@ interface Scripts {
 }
 
 const chordKey = (gid: string, suffix: 'j' | 't' | 's') => `celery-taskset-meta-${gid}.${suffix}`;
+
+/** A join member `[1, task id, state, result]` (Celery's, §8.5) as [task id, state, result]. */
+function readMember(member: string, key: string): [string, string, unknown] {
+  const rec = fromJson(member, `a member of ${key}`);
+  if (!Array.isArray(rec) || typeof rec[1] !== 'string' || typeof rec[2] !== 'string') {
+    throw new CeleriacError(ErrorCode.MalformedMessage, `a member of ${key} is not [1, task id, state, result]: ${member.slice(0, 200)}`);
+  }
+  return [rec[1], rec[2], rec[3] ?? null];
+}
 
 export class RedisBackend implements ResultBackend {
   readonly displayUrl: string;
@@ -41,6 +52,7 @@ export class RedisBackend implements ResultBackend {
     },
   });
   private readonly ttl: number;
+  private closed = false;
 
   constructor(private readonly url: string, options: BackendOptions) {
     this.displayUrl = maskUrl(url);
@@ -51,33 +63,40 @@ export class RedisBackend implements ResultBackend {
     this.client = client as Redis & Scripts;
   }
 
-  async store(entries: StoreRequest[]): Promise<void> {
+  /** Every call: E_CLOSED after close(), and any failure as one coded error (stores/redis/connection.ts). */
+  private async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw closedError('result backend', this.displayUrl);
     try {
+      return await fn();
+    } catch (err) {
+      throw connectionError(this.client, err);
+    }
+  }
+
+  store(entries: StoreRequest[]): Promise<void> {
+    return this.use(async () => {
       // one script call per batch: the records of a busy worker's finished tasks travel together
       for (let i = 0; i < entries.length; i += STORE_BATCH) {
         const batch = entries.slice(i, i + STORE_BATCH);
         await this.client.celeriacStore(batch.length, ...batch.map((e) => resultKey(e.taskId)), this.ttl,
           ...batch.map((e) => encodeResultMeta(e.meta)));
       }
-    } catch (err) {
-      throw connectionError(this.client, err);
-    }
+    });
   }
 
-  async get(taskId: string): Promise<ResultMeta | null> {
-    let raw: string | null;
-    try {
-      raw = await this.client.get(resultKey(taskId));
-    } catch (err) {
-      throw connectionError(this.client, err);
-    }
-    return raw === null ? null : decodeResultMeta(raw, taskId);
+  get(taskId: string): Promise<ResultMeta | null> {
+    return this.use(async () => {
+      const raw = await this.client.get(resultKey(taskId));
+      return raw === null ? null : decodeResultMeta(raw, taskId);
+    });
   }
 
-  async getMany(taskIds: string[]): Promise<(ResultMeta | null)[]> {
-    if (taskIds.length === 0) return [];
-    const raws = await this.client.mget(...taskIds.map(resultKey));
-    return raws.map((raw, i) => (raw === null ? null : decodeResultMeta(raw, taskIds[i])));
+  getMany(taskIds: string[]): Promise<(ResultMeta | null)[]> {
+    return this.use(async () => {
+      if (taskIds.length === 0) return [];
+      const raws = await this.client.mget(...taskIds.map(resultKey));
+      return raws.map((raw, i) => (raw === null ? null : decodeResultMeta(raw, taskIds[i])));
+    });
   }
 
   private subscriberConnection(): Redis {
@@ -104,47 +123,52 @@ export class RedisBackend implements ResultBackend {
   }
 
   /** Subscribe to the record's channel (once per id, in the waiters' firstOn hook), then read it once. */
-  wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
+  async wait(taskId: string, timeoutMs: number): Promise<ResultMeta> {
+    if (this.closed) throw closedError('result backend', this.displayUrl);
     return this.waiters.wait(taskId, timeoutMs, async () => {
       await this.subscribing.get(taskId);
       return this.get(taskId);
     });
   }
 
-  async forget(taskId: string): Promise<void> {
-    await this.client.del(resultKey(taskId));
-  }
-
-  async setChordSize(groupId: string, size: number): Promise<void> {
-    const key = chordKey(groupId, 's');
-    const multi = this.client.multi();
-    if (this.ttl > 0) multi.setex(key, this.ttl, String(size));
-    else multi.set(key, String(size));
-    await multi.publish(key, String(size)).exec();
-  }
-
-  async chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null> {
-    const member = JSON.stringify([1, part.taskId, part.state, part.result]);
-    const score = part.index === null ? 'inf' : String(part.index);
-    const members = await this.client.celeriacChordPart(
-      chordKey(part.groupId, 'j'), chordKey(part.groupId, 't'), chordKey(part.groupId, 's'), score, member, this.ttl,
-      part.taskId,
-    );
-    if (members.length === 0) return null;
-    return members.map((m) => {
-      const [, tid, state, result] = JSON.parse(m) as [number, string, string, unknown];
-      return [tid, state, result];
+  forget(taskId: string): Promise<void> {
+    return this.use(async () => {
+      await this.client.del(resultKey(taskId));
     });
   }
 
-  async chordCleanup(groupId: string): Promise<void> {
-    await this.client.del(chordKey(groupId, 'j'), chordKey(groupId, 't'), chordKey(groupId, 's'));
+  setChordSize(groupId: string, size: number): Promise<void> {
+    return this.use(async () => {
+      const key = chordKey(groupId, 's');
+      const multi = this.client.multi();
+      if (this.ttl > 0) multi.setex(key, this.ttl, String(size));
+      else multi.set(key, String(size));
+      await multi.publish(key, String(size)).exec();
+    });
+  }
+
+  chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null> {
+    return this.use(async () => {
+      const member = toJson([1, part.taskId, part.state, part.result], `the result of chord part ${part.taskId}`);
+      const score = part.index === null ? 'inf' : String(part.index);
+      const members = await this.client.celeriacChordPart(
+        chordKey(part.groupId, 'j'), chordKey(part.groupId, 't'), chordKey(part.groupId, 's'), score, member, this.ttl,
+        part.taskId,
+      );
+      if (members.length === 0) return null;
+      return members.map((m) => readMember(m, chordKey(part.groupId, 'j')));
+    });
+  }
+
+  chordCleanup(groupId: string): Promise<void> {
+    return this.use(async () => {
+      await this.client.del(chordKey(groupId, 'j'), chordKey(groupId, 't'), chordKey(groupId, 's'));
+    });
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.waiters.closeAll();
-    // QUIT needs a live connection; one that is down (or reconnecting) is simply dropped
-    const quit = (c: Redis) => (c.status === 'ready' ? c.quit().then(() => {}, () => c.disconnect()) : c.disconnect());
-    await Promise.all([quit(this.client), this.subscriber ? quit(this.subscriber) : undefined]);
+    await Promise.all([closeRedis(this.client), this.subscriber ? closeRedis(this.subscriber) : undefined]);
   }
 }

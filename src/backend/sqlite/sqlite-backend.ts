@@ -15,12 +15,13 @@ import { resolve } from 'node:path';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import {
-  openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type SharedDatabase,
+  lazyImmediate, openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type SharedDatabase,
 } from '../../stores/sqlite/database.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { backendStatements, createBackendSchema, type BackendStatements } from './schema.ts';
 import { SWEEP_EVERY_MS, expiresAt, resultTtlMs } from '../../stores/limits.ts';
 import { ResultWaiters } from '../../stores/waiters.ts';
+import { closedError, fromJson, toJson } from '../../stores/errors.ts';
 
 export interface SqliteBackendOptions {
   /** Open a connection of its own instead of sharing the process's (tests use it as a second process). */
@@ -62,7 +63,17 @@ export class SqliteBackend implements ResultBackend {
   }
 
   private check(): void {
-    if (this.closed) throw new CeleriacError(ErrorCode.Closed, `result backend ${this.displayUrl} is closed`);
+    if (this.closed) throw closedError('result backend', this.displayUrl);
+  }
+
+  /** Every call: E_CLOSED after close(), and any SQLite failure as one coded error naming the file and `what`. */
+  private use<T>(what: string, fn: () => T): T {
+    this.check();
+    try {
+      return fn();
+    } catch (err) {
+      throw sqliteFailure(this.handle.file, what, err);
+    }
   }
 
   private expiresAt(now: number): number | null {
@@ -74,24 +85,15 @@ export class SqliteBackend implements ResultBackend {
     for (const e of entries) this.s.store.run(e.taskId, String(e.meta.status), encodeResultMeta(e.meta), expires, now);
   });
 
-  /** An IMMEDIATE transaction, built on first use (class fields run before the constructor opens the database). */
+  /** An IMMEDIATE transaction (stores/sqlite/database.ts lazyImmediate). */
   private immediate<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
-    let tx: ((...args: A) => R) | null = null;
-    return (...args: A) => {
-      tx ??= this.handle.db.transaction(fn).immediate as unknown as (...args: A) => R;
-      return tx(...args);
-    };
+    return lazyImmediate(() => this.handle.db, fn);
   }
 
   async store(entries: StoreRequest[]): Promise<void> {
-    this.check();
-    if (entries.length === 0) return;
+    if (entries.length === 0) return this.check();
     const now = Date.now();
-    try {
-      this.storeTx(entries, now);
-    } catch (err) {
-      throw sqliteFailure(this.handle.file, 'store results in', err);
-    }
+    this.use('store results in', () => this.storeTx(entries, now));
     this.handle.feed.changed();
     if (now - this.lastSweep > SWEEP_EVERY_MS) this.sweep(now);
   }
@@ -113,14 +115,8 @@ export class SqliteBackend implements ResultBackend {
   }
 
   async getMany(taskIds: string[]): Promise<(ResultMeta | null)[]> {
-    this.check();
     const now = Date.now();
-    let raws: (string | undefined)[];
-    try {
-      raws = taskIds.map((id) => this.s.get.get(id, now));
-    } catch (err) {
-      throw sqliteFailure(this.handle.file, 'read results from', err);
-    }
+    const raws = this.use('read results from', () => taskIds.map((id) => this.s.get.get(id, now)));
     return raws.map((raw, i) => (raw === undefined ? null : decodeResultMeta(raw, taskIds[i])));
   }
 
@@ -143,27 +139,26 @@ export class SqliteBackend implements ResultBackend {
   }
 
   async forget(taskId: string): Promise<void> {
-    this.check();
-    this.s.forget.run(taskId);
+    this.use('forget a result in', () => this.s.forget.run(taskId));
   }
 
   async setChordSize(groupId: string, size: number): Promise<void> {
-    this.check();
-    this.s.setChordSize.run(groupId, size, this.expiresAt(Date.now()));
+    this.use('record a chord size in', () => this.s.setChordSize.run(groupId, size, this.expiresAt(Date.now())));
   }
 
   private readonly partTx = this.immediate((part: ChordPart, now: number): Array<[string, string, unknown]> | null => {
     // a redelivered part counts once and keeps its first value (the insert is ignored: backend.ts, promise 5), but may
     // complete the chord again until chordCleanup()
-    this.s.addPart.run(part.groupId, part.taskId, part.index, part.state, JSON.stringify(part.result ?? null), this.expiresAt(now));
+    const result = toJson(part.result ?? null, `the result of chord part ${part.taskId}`);
+    this.s.addPart.run(part.groupId, part.taskId, part.index, part.state, result, this.expiresAt(now));
     const size = this.s.chordSize.get(part.groupId, now);
     if (size === undefined || this.s.countParts.get(part.groupId) !== size) return null;
-    return this.s.parts.all(part.groupId).map((r) => [r.task_id, r.state, JSON.parse(r.result) as unknown]);
+    return this.s.parts.all(part.groupId)
+      .map((r) => [r.task_id, r.state, fromJson(r.result, `the stored result of chord part ${r.task_id}`)]);
   });
 
   async chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null> {
-    this.check();
-    return this.partTx(part, Date.now());
+    return this.use('join a chord part in', () => this.partTx(part, Date.now()));
   }
 
   private readonly dropTx = this.immediate((groupId: string) => {
@@ -172,8 +167,7 @@ export class SqliteBackend implements ResultBackend {
   });
 
   async chordCleanup(groupId: string): Promise<void> {
-    this.check();
-    this.dropTx(groupId);
+    this.use('clean up a chord in', () => this.dropTx(groupId));
   }
 
   async close(): Promise<void> {

@@ -6,8 +6,13 @@
 import type { BeatStore, OutgoingMessage } from '../broker.ts';
 import type { MemoryStore } from './store.ts';
 
-export function memoryBeatStore(store: MemoryStore, app: string, send: (m: OutgoingMessage) => void): BeatStore {
-  const state = () => store.beatState(app);
+/** `check` throws E_CLOSED once the broker is closed (the broker passes it; a bare store for tests needs none). */
+export function memoryBeatStore(store: MemoryStore, app: string, send: (m: OutgoingMessage) => void,
+  check: () => void = () => {}): BeatStore {
+  const state = () => {
+    check();
+    return store.beatState(app);
+  };
   const holds = (owner: string, now: number) => {
     const lock = state().lock;
     return lock !== null && lock.owner === owner && lock.expiresAt > now;

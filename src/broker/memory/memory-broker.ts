@@ -10,13 +10,13 @@
  * State: see store.ts.
  */
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
-import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
 import { memoryBeatStore } from './beat-store.ts';
 import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
 import { deadLetterEntry } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
+import { closedError } from '../../stores/errors.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
@@ -32,7 +32,7 @@ export class MemoryBroker implements Broker {
   }
 
   private check(): void {
-    if (this.closed) throw new CeleriacError(ErrorCode.Closed, `broker ${this.displayUrl} is closed`);
+    if (this.closed) throw closedError('broker', this.displayUrl);
   }
 
   private get leaseMs(): number {
@@ -214,7 +214,7 @@ export class MemoryBroker implements Broker {
     return memoryBeatStore(this.store, name, (m) => {
       this.store.pushBack({ queue: m.queue, band: priorityBand(m.priority), raw: m.raw });
       this.store.changed();
-    });
+    }, () => this.check());
   }
 
   interrupt(): void {

@@ -7,62 +7,79 @@
  */
 import type { Redis } from 'ioredis';
 import type { ControlChannel } from '../broker.ts';
-import { connectRedis } from '../../stores/redis/connection.ts';
+import { connectRedis, connectionError } from '../../stores/redis/connection.ts';
 import { REPLY_EXCHANGE, SEP, bindingKey, bindingMember, eventChannel, pidboxChannel, replyQueue } from './keys.ts';
+
+/** Runs one call the broker's way: E_CLOSED after the broker closed, any failure as a coded error. */
+export type Guard = <T>(fn: () => Promise<T>) => Promise<T>;
 
 export class RedisControl implements ControlChannel {
   private readonly pidbox: string;
 
-  constructor(private readonly url: string, private readonly client: Redis, private readonly db: number) {
+  constructor(private readonly url: string, private readonly client: Redis, private readonly db: number,
+    private readonly use: Guard) {
     this.pidbox = pidboxChannel(db);
   }
 
-  async listen(handler: (raw: string) => void): Promise<() => Promise<void>> {
-    const sub = connectRedis(this.url, { role: 'control', blocking: true });
-    sub.on('message', (ch: string, raw: string) => {
-      if (ch === this.pidbox) handler(raw);
-    });
-    await sub.subscribe(this.pidbox);
-    return async () => {
-      sub.disconnect();
-    };
-  }
-
-  async reply(routingKey: string, raw: string): Promise<void> {
-    const members = await this.client.smembers(bindingKey(REPLY_EXCHANGE));
-    for (const m of members) {
-      const [rk, , queue] = m.split(SEP);
-      if (rk === routingKey) await this.client.lpush(queue, raw);
-    }
-  }
-
-  async request(raw: string, replyKey: string | null, timeoutMs: number, expected?: number): Promise<string[]> {
-    if (!replyKey) {
-      await this.client.publish(this.pidbox, raw);
-      return [];
-    }
-    const queue = replyQueue(replyKey);
-    const member = bindingMember(replyKey, queue);
-    await this.client.sadd(bindingKey(REPLY_EXCHANGE), member);
-    const waiter = connectRedis(this.url, { role: 'control-reply', blocking: true });
-    const replies: string[] = [];
-    try {
-      await this.client.publish(this.pidbox, raw);
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline && (expected === undefined || replies.length < expected)) {
-        const left = Math.max(0.01, Math.min(1, (deadline - Date.now()) / 1000));
-        const got = await waiter.brpop(queue, left);
-        if (got) replies.push(got[1]);
+  listen(handler: (raw: string) => void): Promise<() => Promise<void>> {
+    return this.use(async () => {
+      const sub = connectRedis(this.url, { role: 'control', blocking: true });
+      sub.on('message', (ch: string, raw: string) => {
+        if (ch === this.pidbox) handler(raw);
+      });
+      try {
+        await sub.subscribe(this.pidbox);
+      } catch (err) {
+        sub.disconnect();
+        throw connectionError(sub, err);
       }
-    } finally {
-      waiter.disconnect();
-      await this.client.srem(bindingKey(REPLY_EXCHANGE), member);
-      await this.client.del(queue);
-    }
-    return replies;
+      return async () => {
+        sub.disconnect();
+      };
+    });
   }
 
-  async event(routingKey: string, raw: string): Promise<void> {
-    await this.client.publish(eventChannel(this.db, routingKey), raw);
+  reply(routingKey: string, raw: string): Promise<void> {
+    return this.use(async () => {
+      const members = await this.client.smembers(bindingKey(REPLY_EXCHANGE));
+      for (const m of members) {
+        const [rk, , queue] = m.split(SEP);
+        if (rk === routingKey) await this.client.lpush(queue, raw);
+      }
+    });
+  }
+
+  request(raw: string, replyKey: string | null, timeoutMs: number, expected?: number): Promise<string[]> {
+    return this.use(async () => {
+      if (!replyKey) {
+        await this.client.publish(this.pidbox, raw);
+        return [];
+      }
+      const queue = replyQueue(replyKey);
+      const member = bindingMember(replyKey, queue);
+      await this.client.sadd(bindingKey(REPLY_EXCHANGE), member);
+      const waiter = connectRedis(this.url, { role: 'control-reply', blocking: true });
+      const replies: string[] = [];
+      try {
+        await this.client.publish(this.pidbox, raw);
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline && (expected === undefined || replies.length < expected)) {
+          const left = Math.max(0.01, Math.min(1, (deadline - Date.now()) / 1000));
+          const got = await waiter.brpop(queue, left);
+          if (got) replies.push(got[1]);
+        }
+      } finally {
+        waiter.disconnect();
+        await this.client.srem(bindingKey(REPLY_EXCHANGE), member);
+        await this.client.del(queue);
+      }
+      return replies;
+    });
+  }
+
+  event(routingKey: string, raw: string): Promise<void> {
+    return this.use(async () => {
+      await this.client.publish(eventChannel(this.db, routingKey), raw);
+    });
   }
 }

@@ -12,7 +12,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
-import { connectRedis, connectionError } from '../../stores/redis/connection.ts';
+import { closeRedis, connectRedis, connectionError } from '../../stores/redis/connection.ts';
+import { closedError } from '../../stores/errors.ts';
 import {
   ETA, WORKERS, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
   wakePrefix,
@@ -47,7 +48,7 @@ export class RedisBroker implements Broker {
     const db = redisOptionsFromUrl(url).db ?? 0;
     this.wakePrefix = wakePrefix(db);
     this.client = defineBrokerScripts(connectRedis(url, { role: 'broker' }));
-    this.control = new RedisControl(url, this.client, db);
+    this.control = new RedisControl(url, this.client, db, (fn) => this.use(fn));
   }
 
   private wakeChannel(queue: string): string {
@@ -84,11 +85,23 @@ export class RedisBroker implements Broker {
     return this.options.deadLetterQueue;
   }
 
-  async declareQueues(queues: string[]): Promise<void> {
-    const fresh = queues.filter((q) => !this.declared.has(q));
-    if (fresh.length === 0) return;
-    await Promise.all(fresh.map((q) => this.client.sadd(bindingKey(q), bindingMember(q, q))));
-    for (const q of fresh) this.declared.add(q);
+  /** Every call: E_CLOSED after close(), and any failure as one coded error (stores/redis/connection.ts). */
+  private async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw closedError('broker', this.displayUrl);
+    try {
+      return await fn();
+    } catch (err) {
+      throw connectionError(this.client, err);
+    }
+  }
+
+  declareQueues(queues: string[]): Promise<void> {
+    return this.use(async () => {
+      const fresh = queues.filter((q) => !this.declared.has(q));
+      if (fresh.length === 0) return;
+      await Promise.all(fresh.map((q) => this.client.sadd(bindingKey(q), bindingMember(q, q))));
+      for (const q of fresh) this.declared.add(q);
+    });
   }
 
   /**
@@ -97,6 +110,7 @@ export class RedisBroker implements Broker {
    * ioredis so that each caller still learns whether its own messages were stored.
    */
   publish(messages: OutgoingMessage[]): Promise<void> {
+    if (this.closed) return Promise.reject(closedError('broker', this.displayUrl));
     return new Promise((resolve, reject) => {
       this.outbox.push({ messages, resolve, reject });
       if (this.outbox.length === 1) queueMicrotask(() => void this.flushOutbox());
@@ -133,7 +147,7 @@ export class RedisBroker implements Broker {
     for (const b of batch) {
       const failed = replies.slice(at, at + b.messages.length).find(([e]) => e);
       at += b.messages.length;
-      if (failed) b.reject(failed[0]);
+      if (failed) b.reject(connectionError(this.client, failed[0]));
       else b.resolve();
     }
   }
@@ -152,19 +166,17 @@ export class RedisBroker implements Broker {
     return out;
   }
 
-  async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
-    try {
+  reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
+    return this.use(async () => {
       if (waitMs > 0) await this.subscribe(queues);
-      return await reserveOrWait({
+      return reserveOrWait({
         tryReserve: () => this.reserveReady(queues, max),
         onChange: (wake) => this.onChange(wake),
         waitMs,
         waits: this.waits,
         closed: () => this.closed,
       });
-    } catch (err) {
-      throw connectionError(this.client, err);
-    }
+    });
   }
 
   private async reserveReady(queues: string[], max: number): Promise<ReserveResult> {
@@ -176,26 +188,32 @@ export class RedisBroker implements Broker {
     return RedisBroker.parseReserved(flat);
   }
 
-  async ack(tags: string[]): Promise<void> {
-    if (tags.length === 0) return;
-    await this.client.multi().hdel(UNACKED, ...tags).zrem(UNACKED_INDEX, ...tags).zrem(LEASES, ...tags).exec();
+  ack(tags: string[]): Promise<void> {
+    return this.use(async () => {
+      if (tags.length === 0) return;
+      await this.client.multi().hdel(UNACKED, ...tags).zrem(UNACKED_INDEX, ...tags).zrem(LEASES, ...tags).exec();
+    });
   }
 
-  async renew(tags: string[]): Promise<void> {
-    if (tags.length === 0) return;
-    const c = this.clock();
-    const leases: (string | number)[] = [];
-    const index: (string | number)[] = [];
-    for (const t of tags) {
-      leases.push(c.leaseUntil, t);
-      index.push(c.now, t);
-    }
-    // XX: a reservation acked meanwhile must not come back to life
-    await Promise.all([this.client.zadd(LEASES, 'XX', ...leases), this.client.zadd(UNACKED_INDEX, 'XX', ...index)]);
+  renew(tags: string[]): Promise<void> {
+    return this.use(async () => {
+      if (tags.length === 0) return;
+      const c = this.clock();
+      const leases: (string | number)[] = [];
+      const index: (string | number)[] = [];
+      for (const t of tags) {
+        leases.push(c.leaseUntil, t);
+        index.push(c.now, t);
+      }
+      // XX: a reservation acked meanwhile must not come back to life
+      await Promise.all([this.client.zadd(LEASES, 'XX', ...leases), this.client.zadd(UNACKED_INDEX, 'XX', ...index)]);
+    });
   }
 
-  async requeue(deliveries: Delivery[]): Promise<void> {
-    await Promise.all(deliveries.map((d) => this.restore(d.tag, d.raw, d.queue, 'owner')));
+  requeue(deliveries: Delivery[]): Promise<void> {
+    return this.use(async () => {
+      await Promise.all(deliveries.map((d) => this.restore(d.tag, d.raw, d.queue, 'owner')));
+    });
   }
 
   private async restore(tag: string, raw: string, queue: string, mode: 'owner' | 'lease' | 'visibility'): Promise<boolean> {
@@ -219,116 +237,144 @@ export class RedisBroker implements Broker {
     return routingKey;
   }
 
-  async recover(): Promise<number> {
-    const c = this.clock();
-    const [leased, stale] = await Promise.all([
-      this.client.zrangebyscore(LEASES, '-inf', c.now, 'LIMIT', 0, RECOVER_BATCH),
-      this.client.zrangebyscore(UNACKED_INDEX, '-inf', c.now - this.options.visibilityTimeout, 'LIMIT', 0, RECOVER_BATCH),
-    ]);
-    const work: [string, 'lease' | 'visibility'][] = [
-      ...leased.map((t) => [t, 'lease'] as [string, 'lease']),
-      ...stale.filter((t) => !leased.includes(t)).map((t) => [t, 'visibility'] as [string, 'visibility']),
-    ];
-    let restored = 0;
-    for (const [tag, mode] of work) {
-      const entry = await this.client.hget(UNACKED, tag);
-      if (entry === null) {
-        await this.client.multi().zrem(LEASES, tag).zrem(UNACKED_INDEX, tag).exec();
-        continue;
-      }
-      let raw: string;
-      let queue: string;
-      try {
-        const [env, exchange, routingKey] = JSON.parse(entry);
-        raw = JSON.stringify(env);
-        queue = await this.queueFor(String(exchange ?? ''), String(routingKey ?? ''));
-      } catch {
-        // an unacked entry we cannot read: set it aside rather than loop over it for ever
-        await this.client.multi()
-          .lpush(this.dlq, JSON.stringify(deadLetterEntry('unreadable unacked entry', '', entry, c.ms)))
-          .hdel(UNACKED, tag).zrem(UNACKED_INDEX, tag).zrem(LEASES, tag).exec();
-        continue;
-      }
-      if (await this.restore(tag, raw, queue, mode)) restored++;
+  /** kombu's unacked entry `[envelope, exchange, routing_key]`, or null when it cannot be read. */
+  private static readUnacked(entry: string): { raw: string; exchange: string; routingKey: string } | null {
+    try {
+      const [env, exchange, routingKey] = JSON.parse(entry);
+      const raw = JSON.stringify(env);
+      return typeof raw === 'string' ? { raw, exchange: String(exchange ?? ''), routingKey: String(routingKey ?? '') } : null;
+    } catch {
+      return null;
     }
-    return restored;
   }
 
-  async deadLetter(delivery: Delivery, reason: string): Promise<void> {
-    const entry = JSON.stringify(deadLetterEntry(reason, delivery.queue, delivery.raw));
-    await this.client.multi()
-      .lpush(this.dlq, entry).hdel(UNACKED, delivery.tag).zrem(UNACKED_INDEX, delivery.tag).zrem(LEASES, delivery.tag)
-      .exec();
+  recover(): Promise<number> {
+    return this.use(async () => {
+      const c = this.clock();
+      const [leased, stale] = await Promise.all([
+        this.client.zrangebyscore(LEASES, '-inf', c.now, 'LIMIT', 0, RECOVER_BATCH),
+        this.client.zrangebyscore(UNACKED_INDEX, '-inf', c.now - this.options.visibilityTimeout, 'LIMIT', 0, RECOVER_BATCH),
+      ]);
+      const work: [string, 'lease' | 'visibility'][] = [
+        ...leased.map((t) => [t, 'lease'] as [string, 'lease']),
+        ...stale.filter((t) => !leased.includes(t)).map((t) => [t, 'visibility'] as [string, 'visibility']),
+      ];
+      let restored = 0;
+      for (const [tag, mode] of work) {
+        const entry = await this.client.hget(UNACKED, tag);
+        if (entry === null) {
+          await this.client.multi().zrem(LEASES, tag).zrem(UNACKED_INDEX, tag).exec();
+          continue;
+        }
+        const read = RedisBroker.readUnacked(entry);
+        if (!read) {
+          // an unacked entry we cannot read: set it aside rather than loop over it for ever
+          await this.client.multi()
+            .lpush(this.dlq, JSON.stringify(deadLetterEntry('unreadable unacked entry', '', entry, c.ms)))
+            .hdel(UNACKED, tag).zrem(UNACKED_INDEX, tag).zrem(LEASES, tag).exec();
+          continue;
+        }
+        // a failure to read the bindings is a failure of this call, not a reason to set the message aside
+        const queue = await this.queueFor(read.exchange, read.routingKey);
+        if (await this.restore(tag, read.raw, queue, mode)) restored++;
+      }
+      return restored;
+    });
   }
 
-  async deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {
-    const items = await this.client.lrange(this.dlq, 0, limit - 1);
-    return items.map((s) => parseDeadLetter(s, this.dlq));
+  deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    return this.use(async () => {
+      const entry = JSON.stringify(deadLetterEntry(reason, delivery.queue, delivery.raw));
+      await this.client.multi()
+        .lpush(this.dlq, entry).hdel(UNACKED, delivery.tag).zrem(UNACKED_INDEX, delivery.tag).zrem(LEASES, delivery.tag)
+        .exec();
+    });
   }
 
-  async purge(queues: string[]): Promise<number> {
-    const keys = queues.flatMap(allBandKeys);
-    const multi = this.client.multi();
-    for (const k of keys) multi.llen(k);
-    multi.del(...keys);
-    const replies = (await multi.exec()) ?? [];
-    return replies.slice(0, keys.length).reduce((sum, [, n]) => sum + Number(n), 0);
+  deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {
+    return this.use(async () => {
+      const items = await this.client.lrange(this.dlq, 0, limit - 1);
+      return items.map((s) => parseDeadLetter(s, this.dlq));
+    });
   }
 
-  async queueLength(queue: string): Promise<number> {
-    const lens = await Promise.all(allBandKeys(queue).map((k) => this.client.llen(k)));
-    return lens.reduce((a, b) => a + b, 0);
+  purge(queues: string[]): Promise<number> {
+    return this.use(async () => {
+      const keys = queues.flatMap(allBandKeys);
+      const multi = this.client.multi();
+      for (const k of keys) multi.llen(k);
+      multi.del(...keys);
+      const replies = (await multi.exec()) ?? [];
+      return replies.slice(0, keys.length).reduce((sum, [, n]) => sum + Number(n), 0);
+    });
   }
 
-  async defer(delivery: Delivery, dueAt: number): Promise<void> {
-    await this.client.celeriacDefer(UNACKED, UNACKED_INDEX, LEASES, ETA, delivery.tag, Math.round(dueAt),
-      parkedMember(delivery.queue, priorityOf(delivery.raw), delivery.raw));
+  queueLength(queue: string): Promise<number> {
+    return this.use(async () => {
+      const lens = await Promise.all(allBandKeys(queue).map((k) => this.client.llen(k)));
+      return lens.reduce((a, b) => a + b, 0);
+    });
   }
 
-  async promoteDue(limit = PROMOTE_BATCH): Promise<{ moved: number; nextDueAt: number | null }> {
-    const [moved, next] = await this.client.celeriacPromote(ETA, Date.now(), limit, this.wakePrefix);
-    return { moved: Number(moved), nextDueAt: Number(next) >= 0 ? Number(next) : null };
+  defer(delivery: Delivery, dueAt: number): Promise<void> {
+    return this.use(async () => {
+      await this.client.celeriacDefer(UNACKED, UNACKED_INDEX, LEASES, ETA, delivery.tag, Math.round(dueAt),
+        parkedMember(delivery.queue, priorityOf(delivery.raw), delivery.raw));
+    });
   }
 
-  async heartbeat(instance: string, ttlMs: number): Promise<void> {
-    await this.client.zadd(WORKERS, Date.now() + ttlMs, instance);
+  promoteDue(limit = PROMOTE_BATCH): Promise<{ moved: number; nextDueAt: number | null }> {
+    return this.use(async () => {
+      const [moved, next] = await this.client.celeriacPromote(ETA, Date.now(), limit, this.wakePrefix);
+      return { moved: Number(moved), nextDueAt: Number(next) >= 0 ? Number(next) : null };
+    });
   }
 
-  async workers(): Promise<WorkerPresence[]> {
-    const flat = await this.client.zrangebyscore(WORKERS, Date.now(), '+inf', 'WITHSCORES');
-    const out: WorkerPresence[] = [];
-    for (let i = 0; i < flat.length; i += 2) out.push({ instance: flat[i], aliveUntil: Number(flat[i + 1]) });
-    return out;
+  heartbeat(instance: string, ttlMs: number): Promise<void> {
+    return this.use(async () => {
+      await this.client.zadd(WORKERS, Date.now() + ttlMs, instance);
+    });
   }
 
-  async leave(instance: string): Promise<{ othersAlive: number; unparked: number }> {
-    const [othersAlive, unparked] = await this.client.celeriacLeave(WORKERS, ETA, instance, Date.now(), this.wakePrefix);
-    return { othersAlive: Number(othersAlive), unparked: Number(unparked) };
+  workers(): Promise<WorkerPresence[]> {
+    return this.use(async () => {
+      const flat = await this.client.zrangebyscore(WORKERS, Date.now(), '+inf', 'WITHSCORES');
+      const out: WorkerPresence[] = [];
+      for (let i = 0; i < flat.length; i += 2) out.push({ instance: flat[i], aliveUntil: Number(flat[i + 1]) });
+      return out;
+    });
+  }
+
+  leave(instance: string): Promise<{ othersAlive: number; unparked: number }> {
+    return this.use(async () => {
+      const [othersAlive, unparked] = await this.client.celeriacLeave(WORKERS, ETA, instance, Date.now(), this.wakePrefix);
+      return { othersAlive: Number(othersAlive), unparked: Number(unparked) };
+    });
   }
 
   beatStore(name: string): BeatStore {
     const keys = beatKeys(name);
     const client = this.client;
     return {
-      acquire: async (owner, ttlMs) => (await client.celeriacLock(keys.lock, owner, Math.round(ttlMs))) === 1,
-      release: async (owner) => {
+      acquire: (owner, ttlMs) => this.use(async () => (await client.celeriacLock(keys.lock, owner, Math.round(ttlMs))) === 1),
+      release: (owner) => this.use(async () => {
         await client.celeriacUnlock(keys.lock, owner);
-      },
-      lastRuns: async () => {
+      }),
+      lastRuns: () => this.use(async () => {
         const all = await client.hgetall(keys.state);
         return new Map(Object.entries(all).map(([k, v]) => [k, Number(v)]));
-      },
-      fire: async (owner, entry, expected, runAt, m) => {
+      }),
+      fire: (owner, entry, expected, runAt, m) => this.use(async () => {
         await this.declareQueues([m.queue]);
         const sent = await client.celeriacBeatFire(keys.lock, keys.state, queueListKey(m.queue, m.priority), owner, entry,
           expected === null ? '' : String(expected), String(Math.round(runAt)), m.raw, this.wakeChannel(m.queue));
         return sent === 1;
-      },
-      prune: async (keep) => {
+      }),
+      prune: (keep) => this.use(async () => {
         const names = await client.hkeys(keys.state);
         const stale = names.filter((n) => !keep.includes(n));
         if (stale.length > 0) await client.hdel(keys.state, ...stale);
-      },
+      }),
     };
   }
 
@@ -338,9 +384,7 @@ export class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     this.closed = true;
-    // QUIT needs a live connection; one that is down (or reconnecting) is simply dropped
-    const quit = (c: Redis) => (c.status === 'ready' ? c.quit().then(() => {}, () => c.disconnect()) : c.disconnect());
     this.interrupt();
-    await Promise.all([quit(this.client), this.subscriber ? quit(this.subscriber) : undefined]);
+    await Promise.all([closeRedis(this.client), this.subscriber ? closeRedis(this.subscriber) : undefined]);
   }
 }

@@ -1,8 +1,8 @@
 /** Loads the Lua scripts beside this file and registers them on a connection (EVALSHA with EVAL fallback). */
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { loadLua } from '../../stores/redis/lua.ts';
 
-const read = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+const read = (name: string) => loadLua(import.meta.url, name);
 const prelude = read('reserve-one');
 
 const RESERVE_LUA = `${prelude}\n${read('reserve')}`;

@@ -18,13 +18,16 @@
 import { resolve } from 'node:path';
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
-import { openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase } from '../../stores/sqlite/database.ts';
+import {
+  lazyImmediate, openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase,
+} from '../../stores/sqlite/database.ts';
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
 import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
 import { deadLetterEntry, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
+import { closedError } from '../../stores/errors.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
@@ -58,7 +61,17 @@ export class SqliteBroker implements Broker {
   }
 
   private check(): void {
-    if (this.closed) throw new CeleriacError(ErrorCode.Closed, `broker ${this.displayUrl} is closed`);
+    if (this.closed) throw closedError('broker', this.displayUrl);
+  }
+
+  /** Every call: E_CLOSED after close(), and any SQLite failure as one coded error naming the file and `what`. */
+  private use<T>(what: string, fn: () => T): T {
+    this.check();
+    try {
+      return fn();
+    } catch (err) {
+      throw sqliteFailure(this.handle.file, what, err);
+    }
   }
 
   private changed(): void {
@@ -84,13 +97,8 @@ export class SqliteBroker implements Broker {
   private readonly publishTx = this.immediate((messages: OutgoingMessage[], now: number) => this.enqueue(messages, now));
 
   async publish(messages: OutgoingMessage[]): Promise<void> {
-    this.check();
-    if (messages.length === 0) return;
-    try {
-      this.publishTx(messages, Date.now());
-    } catch (err) {
-      throw sqliteFailure(this.handle.file, 'publish to', err);
-    }
+    if (messages.length === 0) return this.check();
+    this.use('publish to', () => this.publishTx(messages, Date.now()));
     this.changed();
   }
 
@@ -124,23 +132,17 @@ export class SqliteBroker implements Broker {
     return out;
   });
 
-  /** An IMMEDIATE transaction, built on first use (class fields run before the constructor opens the database). */
+  /** An IMMEDIATE transaction (stores/sqlite/database.ts lazyImmediate). */
   private immediate<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
-    let tx: ((...args: A) => R) | null = null;
-    return (...args: A) => {
-      tx ??= this.db.transaction(fn).immediate as unknown as (...args: A) => R;
-      return tx(...args);
-    };
+    return lazyImmediate(() => this.db, fn);
   }
 
   /** One attempt: a cheap read first, so an empty queue never takes the write lock. */
   private reserveOnce(queues: string[], max: number): ReserveResult {
-    try {
+    return this.use('reserve from', () => {
       if (max <= 0 || !queues.some((q) => this.s.anyReady.get(q) !== undefined)) return empty();
       return this.reserveTx(queues, max, Date.now());
-    } catch (err) {
-      throw sqliteFailure(this.handle.file, 'reserve from', err);
-    }
+    });
   }
 
   async reserve(queues: string[], max: number, waitMs: number): Promise<ReserveResult> {
@@ -155,13 +157,15 @@ export class SqliteBroker implements Broker {
   }
 
   async ack(tags: string[]): Promise<void> {
-    this.check();
-    if (tags.length > 0) this.s.ack.run(JSON.stringify(tags));
+    this.use('ack messages in', () => {
+      if (tags.length > 0) this.s.ack.run(JSON.stringify(tags));
+    });
   }
 
   async renew(tags: string[]): Promise<void> {
-    this.check();
-    if (tags.length > 0) this.s.renew.run(Date.now() + this.options.leaseTimeout * 1000, JSON.stringify(tags));
+    this.use('renew leases in', () => {
+      if (tags.length > 0) this.s.renew.run(Date.now() + this.options.leaseTimeout * 1000, JSON.stringify(tags));
+    });
   }
 
   private readonly requeueTx = this.immediate((tags: string[]): number => {
@@ -177,9 +181,9 @@ export class SqliteBroker implements Broker {
   });
 
   async requeue(deliveries: Delivery[]): Promise<void> {
-    this.check();
-    if (deliveries.length === 0) return;
-    if (this.requeueTx(deliveries.map((d) => d.tag)) > 0) this.changed();
+    if (this.use('requeue messages in', () => (deliveries.length === 0 ? 0 : this.requeueTx(deliveries.map((d) => d.tag)))) > 0) {
+      this.changed();
+    }
   }
 
   private readonly recoverTx = this.immediate((now: number): number => {
@@ -189,10 +193,10 @@ export class SqliteBroker implements Broker {
   });
 
   async recover(): Promise<number> {
-    this.check();
-    const now = Date.now();
-    if (this.s.anyExpired.get(now) === undefined) return 0;
-    const n = this.recoverTx(now);
+    const n = this.use('recover messages in', () => {
+      const now = Date.now();
+      return this.s.anyExpired.get(now) === undefined ? 0 : this.recoverTx(now);
+    });
     if (n > 0) this.changed();
     return n;
   }
@@ -208,31 +212,26 @@ export class SqliteBroker implements Broker {
   });
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {
-    this.check();
-    this.deadLetterTx(delivery, deadLetterEntry(reason, delivery.queue, delivery.raw));
+    this.use('dead-letter a message in', () => this.deadLetterTx(delivery, deadLetterEntry(reason, delivery.queue, delivery.raw)));
   }
 
   async deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {
-    this.check();
-    return this.s.deadLetters.all(this.options.deadLetterQueue, limit).map((r) => ({ ...r }));
+    return this.use('read dead letters from', () => this.s.deadLetters.all(this.options.deadLetterQueue, limit).map((r) => ({ ...r })));
   }
 
   private readonly purgeTx = this.immediate((queues: string[]): number =>
     queues.reduce((sum, q) => sum + this.s.purge.run(q).changes, 0));
 
   async purge(queues: string[]): Promise<number> {
-    this.check();
-    return this.purgeTx([...new Set(queues)]);
+    return this.use('purge queues in', () => this.purgeTx([...new Set(queues)]));
   }
 
   async queueLength(queue: string): Promise<number> {
-    this.check();
-    return Number(this.s.queueLength.get(queue) ?? 0);
+    return this.use('count messages in', () => Number(this.s.queueLength.get(queue) ?? 0));
   }
 
   async defer(delivery: Delivery, dueAt: number): Promise<void> {
-    this.check();
-    this.s.park.run(Math.round(dueAt), delivery.tag);
+    this.use('park a message in', () => this.s.park.run(Math.round(dueAt), delivery.tag));
   }
 
   private readonly promoteTx = this.immediate((now: number, limit: number): number => {
@@ -242,23 +241,23 @@ export class SqliteBroker implements Broker {
   });
 
   async promoteDue(limit = PROMOTE_BATCH): Promise<{ moved: number; nextDueAt: number | null }> {
-    this.check();
-    const now = Date.now();
-    const first = this.s.nextDue.get();
-    if (first === null || first === undefined || first > now) return { moved: 0, nextDueAt: first ?? null };
-    const moved = this.promoteTx(now, limit);
-    if (moved > 0) this.changed();
-    return { moved, nextDueAt: this.s.nextDue.get() ?? null };
+    return this.use('promote messages in', () => {
+      const now = Date.now();
+      const first = this.s.nextDue.get();
+      if (first === null || first === undefined || first > now) return { moved: 0, nextDueAt: first ?? null };
+      const moved = this.promoteTx(now, limit);
+      if (moved > 0) this.changed();
+      return { moved, nextDueAt: this.s.nextDue.get() ?? null };
+    });
   }
 
   async heartbeat(instance: string, ttlMs: number): Promise<void> {
-    this.check();
-    this.s.heartbeat.run(instance, Date.now() + Math.round(ttlMs));
+    this.use('record a heartbeat in', () => this.s.heartbeat.run(instance, Date.now() + Math.round(ttlMs)));
   }
 
   async workers(): Promise<WorkerPresence[]> {
-    this.check();
-    return this.s.workers.all(Date.now()).map((r) => ({ instance: r.instance, aliveUntil: r.alive_until }));
+    return this.use('read workers from', () =>
+      this.s.workers.all(Date.now()).map((r) => ({ instance: r.instance, aliveUntil: r.alive_until })));
   }
 
   /** The last worker out puts every parked message back (the same rule as redis/lua/leave.lua). */
@@ -272,14 +271,14 @@ export class SqliteBroker implements Broker {
   });
 
   async leave(instance: string): Promise<{ othersAlive: number; unparked: number }> {
-    this.check();
-    const r = this.leaveTx(instance, Date.now());
+    const r = this.use('withdraw a worker from', () => this.leaveTx(instance, Date.now()));
     if (r.unparked > 0) this.changed();
     return r;
   }
 
   beatStore(name: string): BeatStore {
-    return sqliteBeatStore(this.db, this.s, name, (m) => this.enqueue([m], Date.now()), () => this.changed());
+    return sqliteBeatStore(this.db, this.s, name, (m) => this.enqueue([m], Date.now()), () => this.changed(),
+      (fn) => this.use('use the beat store in', fn));
   }
 
   interrupt(): void {

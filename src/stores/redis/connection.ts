@@ -34,10 +34,23 @@ export function connectRedis(url: string, o: ConnectionOptions): Redis {
   return client;
 }
 
-/** A failed command on a connection that cannot reach Redis becomes one clear error naming the (masked) URL. */
-export function connectionError(client: Redis, err: unknown): unknown {
-  if (err instanceof CeleriacError || !(err instanceof Error)) return err;
-  if (client.status === 'ready' && !/max retries per request/i.test(err.message)) return err;
-  const cause = lastErrors.get(client)?.message ?? err.message;
+/**
+ * Any failure of a command as one coded error naming the (masked) URL: on a connection that cannot reach Redis,
+ * `cannot reach Redis at <url> (<the last connection error>)`; a reply error from a Redis that is up (a script
+ * error, OOM, NOPERM…), `Redis at <url> refused a command (<its message>)`. Both are E_CONNECTION: the store cannot
+ * be used. A CeleriacError passes unchanged.
+ */
+export function connectionError(client: Redis, err: unknown): CeleriacError {
+  if (err instanceof CeleriacError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (client.status === 'ready' && !/max retries per request/i.test(message)) {
+    return new CeleriacError(ErrorCode.Connection, `Redis at ${urls.get(client)} refused a command (${message})`, { cause: err });
+  }
+  const cause = lastErrors.get(client)?.message ?? message;
   return new CeleriacError(ErrorCode.Connection, `cannot reach Redis at ${urls.get(client)} (${cause})`, { cause: err });
+}
+
+/** Close a connection: QUIT when it is up (pending replies arrive first), else drop it (it may be reconnecting). */
+export function closeRedis(client: Redis): Promise<void> | void {
+  return client.status === 'ready' ? client.quit().then(() => {}, () => client.disconnect()) : client.disconnect();
 }

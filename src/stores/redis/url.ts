@@ -43,7 +43,13 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
     const q = u.searchParams;
     const file = (name: string) => {
       const path = q.get(name);
-      return path ? readFileSync(path) : undefined;
+      if (!path) return undefined;
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new CeleriacError(ErrorCode.BadUrl,
+          `cannot read the file ${name}=${path} named in Redis URL "${maskUrl(url)}" (${(err as Error).message})`, { cause: err });
+      }
     };
     opts.tls = {
       ca: file('ca') ?? file('ssl_ca_certs'),

@@ -47,10 +47,26 @@ export function sqlitePathFromUrl(url: string): string {
   return isAbsolute(path) ? resolve(path) : resolve(process.cwd(), path);
 }
 
-/** A SQLite failure (locked past the busy timeout, disk full, not a database…) as one clear error naming the file. */
-export function sqliteFailure(file: string, what: string, err: unknown): unknown {
-  if (err instanceof CeleriacError || !(err instanceof Error)) return err;
-  return new CeleriacError(ErrorCode.Connection, `cannot ${what} SQLite database ${file} (${err.message})`, { cause: err });
+/**
+ * A SQLite failure (locked past the busy timeout, disk full, not a database…) as one clear E_CONNECTION error naming
+ * the file: `cannot <what> SQLite database <file> (<cause>)`. A CeleriacError passes unchanged.
+ */
+export function sqliteFailure(file: string, what: string, err: unknown): CeleriacError {
+  if (err instanceof CeleriacError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new CeleriacError(ErrorCode.Connection, `cannot ${what} SQLite database ${file} (${message})`, { cause: err });
+}
+
+/**
+ * `fn` as an IMMEDIATE transaction on `db()`, built on first call: a class field can declare its transactions before
+ * the constructor has opened the database.
+ */
+export function lazyImmediate<A extends unknown[], R>(db: () => Db, fn: (...args: A) => R): (...args: A) => R {
+  let tx: ((...args: A) => R) | null = null;
+  return (...args: A) => {
+    tx ??= db().transaction(fn).immediate as unknown as (...args: A) => R;
+    return tx(...args);
+  };
 }
 
 interface Entry {
