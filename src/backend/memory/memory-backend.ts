@@ -18,6 +18,7 @@ import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../
 import { SWEEP_EVERY_MS, expiresAt, resultTtlMs } from '../../stores/limits.ts';
 import { ResultWaiters } from '../../stores/waiters.ts';
 import { closedError, fromJson, toJson } from '../../stores/errors.ts';
+import { memoryStoreName } from '../../stores/memory/url.ts';
 
 interface Record_ {
   status: string;
@@ -64,7 +65,7 @@ class ResultStore {
 const stores = new Map<string, ResultStore>();
 
 function storeFor(url: string): ResultStore {
-  const name = url.replace(/^memory:\/\//i, '').replace(/[?#].*$/, '').replace(/^\/+/, '');
+  const name = memoryStoreName(url);
   let s = stores.get(name);
   if (!s) stores.set(name, (s = new ResultStore()));
   return s;

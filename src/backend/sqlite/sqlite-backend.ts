@@ -11,11 +11,10 @@
  *   happens after subscribing, so nothing falls in between.
  * Tables: see schema.ts.
  */
-import { resolve } from 'node:path';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import {
-  lazyImmediate, openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type SharedDatabase,
+  lazyImmediate, openStore, sqliteDisplayUrl, sqliteFailure, sqlitePathFromUrl, type OpenOptions, type SharedDatabase,
 } from '../../stores/sqlite/database.ts';
 import type { BackendOptions, ChordPart, ResultBackend, StoreRequest } from '../backend.ts';
 import { backendStatements, createBackendSchema, type BackendStatements } from './schema.ts';
@@ -23,10 +22,7 @@ import { SWEEP_EVERY_MS, expiresAt, resultTtlMs } from '../../stores/limits.ts';
 import { ResultWaiters } from '../../stores/waiters.ts';
 import { closedError, fromJson, toJson } from '../../stores/errors.ts';
 
-export interface SqliteBackendOptions {
-  /** Open a connection of its own instead of sharing the process's (tests use it as a second process). */
-  privateConnection?: boolean;
-}
+export type SqliteBackendOptions = OpenOptions;
 
 export class SqliteBackend implements ResultBackend {
   readonly displayUrl: string;
@@ -50,8 +46,8 @@ export class SqliteBackend implements ResultBackend {
   constructor(url: string, options: BackendOptions, o: SqliteBackendOptions = {}) {
     this.ttlMs = resultTtlMs(options.resultExpires);
     const file = sqlitePathFromUrl(url);
-    this.displayUrl = `sqlite:///${resolve(file)}`; // the banner shows where the file really is
-    this.handle = o.privateConnection ? openPrivateDatabase(file) : openDatabase(file);
+    this.displayUrl = sqliteDisplayUrl(file);
+    this.handle = openStore(file, o);
     try {
       createBackendSchema(this.handle.db);
       this.s = backendStatements(this.handle.db);

@@ -15,6 +15,7 @@
  */
 import type { DeadLetter } from '../../stores/dead-letter.ts';
 import { PRIORITY_BANDS } from '../envelope.ts';
+import { memoryStoreName } from '../../stores/memory/url.ts';
 
 export interface StoredMessage {
   queue: string;
@@ -89,7 +90,7 @@ const stores = new Map<string, MemoryStore>();
 
 /** The store a memory:// URL names (`memory://` and `memory://name`). */
 export function memoryStore(url: string): MemoryStore {
-  const name = url.replace(/^memory:\/\//i, '').replace(/[?#].*$/, '').replace(/^\/+/, '');
+  const name = memoryStoreName(url);
   let s = stores.get(name);
   if (!s) stores.set(name, (s = new MemoryStore()));
   return s;

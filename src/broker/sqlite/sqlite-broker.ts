@@ -15,11 +15,11 @@
  *   within milliseconds; interrupt() ends the wait.
  * Tables: see schema.ts.
  */
-import { resolve } from 'node:path';
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import {
-  lazyImmediate, openDatabase, openPrivateDatabase, sqliteFailure, sqlitePathFromUrl, type Db, type SharedDatabase,
+  lazyImmediate, openStore, sqliteDisplayUrl, sqliteFailure, sqlitePathFromUrl,
+  type Db, type OpenOptions, type SharedDatabase,
 } from '../../stores/sqlite/database.ts';
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
@@ -31,10 +31,7 @@ import { closedError } from '../../stores/errors.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
-export interface SqliteBrokerOptions {
-  /** Open a connection of its own instead of sharing the process's (tests use it as a second process). */
-  privateConnection?: boolean;
-}
+export type SqliteBrokerOptions = OpenOptions;
 
 export class SqliteBroker implements Broker {
   readonly displayUrl: string;
@@ -47,8 +44,8 @@ export class SqliteBroker implements Broker {
 
   constructor(url: string, private readonly options: BrokerOptions, o: SqliteBrokerOptions = {}) {
     const file = sqlitePathFromUrl(url);
-    this.displayUrl = `sqlite:///${resolve(file)}`; // the banner shows where the file really is
-    this.handle = o.privateConnection ? openPrivateDatabase(file) : openDatabase(file);
+    this.displayUrl = sqliteDisplayUrl(file);
+    this.handle = openStore(file, o);
     this.db = this.handle.db;
     try {
       createBrokerSchema(this.db);

@@ -129,3 +129,18 @@ export function openPrivateDatabase(file: string): SharedDatabase {
   const db = connect(file);
   return handle(file, { db, feed: new ChangeFeed(db, file), refs: 0 }, () => {});
 }
+
+export interface OpenOptions {
+  /** Open a connection of its own instead of sharing the process's (tests use it as a second process). */
+  privateConnection?: boolean;
+}
+
+/** The SQLite broker's and backend's way in: the shared connection, or a private one when asked. */
+export function openStore(file: string, o: OpenOptions = {}): SharedDatabase {
+  return o.privateConnection ? openPrivateDatabase(file) : openDatabase(file);
+}
+
+/** The URL banners show: where the file really is, absolute. */
+export function sqliteDisplayUrl(file: string): string {
+  return `sqlite:///${resolve(file)}`;
+}
