@@ -376,14 +376,16 @@ contract('beat fire(): sends once, only for the lock holder and the expected las
   assert.deepEqual([...(await a.lastRuns())], [['tick', t2]]);
 });
 
-contract('after close(), a pending reserve() ends with nothing and every call rejects with E_CLOSED', async (s) => {
+contract('after close(), a pending reserve() ends with nothing and every call rejects with E_CLOSED', async (s, t) => {
   const b = await s.broker();
   const waiting = b.reserve(['q'], 5, 10_000);
   await sleep(30);
   const t0 = Date.now();
   await b.close();
   assert.deepEqual((await waiting).deliveries, []);
-  assert.ok(Date.now() - t0 < 500, `ended ${Date.now() - t0} ms after close()`);
+  const ended = Date.now() - t0;
+  t.diagnostic(`${s.kind}: reserve() ended ${ended} ms after close()`);
+  assert.ok(ended < 2000, `ended ${ended} ms after close() (the wait was 10 s)`);
   const closed = (e: unknown) => e instanceof CeleriacError && e.code === 'E_CLOSED';
   await assert.rejects(b.publish([msg('q', 'late')]), closed);
   await assert.rejects(b.reserve(['q'], 5, 0), closed);
