@@ -71,7 +71,7 @@ export class Celeriac implements TaskProducer {
   readonly tasks = new Map<string, Task>();
   private readonly router: Router;
   private readonly origin = producerOrigin();
-  /** The file that created the app: `include` paths are relative to it, wherever `-A` points. */
+  /** The file that created the app: `include` paths are relative to it, wherever `-A` points. @internal */
   readonly definedIn: string | null = callerFile();
   private brokerPromise: Promise<Broker> | null = null;
   private backendPromise: Promise<ResultBackend> | null = null;
@@ -100,6 +100,7 @@ export class Celeriac implements TaskProducer {
     return task;
   }
 
+  /** The broker, connected on first use (one per app). For tools and tests; tasks never need it. */
   broker(): Promise<Broker> {
     this.brokerPromise ??= createBroker(this.conf.broker, {
       visibilityTimeout: this.conf.visibilityTimeout,
@@ -109,11 +110,13 @@ export class Celeriac implements TaskProducer {
     return this.brokerPromise;
   }
 
+  /** The result backend, connected on first use (one per app). */
   backend(): Promise<ResultBackend> {
     this.backendPromise ??= createBackend(this.conf.backend, { resultExpires: this.conf.resultExpires });
     return this.backendPromise;
   }
 
+  /** The result of the task with this id, sent by anyone (Celery's `app.AsyncResult(id)`). */
   AsyncResult<R = unknown>(id: string): AsyncResult<R> {
     return new AsyncResult<R>(id, this);
   }
@@ -134,7 +137,10 @@ export class Celeriac implements TaskProducer {
     return this.applyTask(name, args ?? [], kwargs ?? {}, options ?? {}, this.tasks.get(name)?.options) as Promise<AsyncResult<R>>;
   }
 
-  /** One call from a user: options are checked (names and values, E_BAD_OPTION) before the message is built. */
+  /**
+   * One call from a user: options are checked (names and values, E_BAD_OPTION) before the message is built.
+   * @internal Task.applyAsync and sendTask call it; use those.
+   */
   async applyTask(name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions,
     defaults: TaskOptions = {}): Promise<AsyncResult<unknown>> {
     checkApplyOptions(options, name);
@@ -143,6 +149,7 @@ export class Celeriac implements TaskProducer {
     return new AsyncResult(msg.id, this);
   }
 
+  /** @internal Task.applyMany calls it; use that. */
   async applyMany(name: string, calls: Call<unknown[]>[], defaults: TaskOptions = {}): Promise<AsyncResult<unknown>[]> {
     if (!Array.isArray(calls)) throw new CeleriacError(ErrorCode.BadOption, `applyMany of ${name} takes an array of calls`);
     const msgs = calls.map((c, i) => {
@@ -153,7 +160,10 @@ export class Celeriac implements TaskProducer {
     return msgs.map((m) => new AsyncResult(m.id, this));
   }
 
-  /** Build the wire message for a call without sending it (workers use it for retries, chains and callbacks). */
+  /**
+   * Build the wire message for a call without sending it (workers use it for chains and callbacks).
+   * @internal
+   */
   prepareMessage(name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions,
     defaults: TaskOptions = {}, embed?: Partial<Embed>): PreparedMessage {
     if (!Array.isArray(args)) throw new CeleriacError(ErrorCode.BadOption, `args of ${name} must be an array`);

@@ -90,10 +90,14 @@ function resolveTimezone(timezone: string | undefined, enableUtc: boolean): stri
     return enableUtc ? 'UTC' : Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   }
   try {
-    if (typeof timezone !== 'string') throw new TypeError('not a string');
-    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
-    return timezone;
+    if (typeof timezone === 'string') {
+      new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+      return timezone;
+    }
   } catch {
+    // not a zone Intl knows: the coded error below, with the closest name
+  }
+  {
     const hint = typeof timezone === 'string' ? closest(timezone, Intl.supportedValuesOf('timeZone')) : null;
     throw new CeleriacError(ErrorCode.BadOption, `timezone ${JSON.stringify(timezone)} is not an IANA time zone name` +
       (hint ? ` (did you mean "${hint}"?)` : ' (e.g. "Asia/Shanghai", "Europe/Berlin", "UTC")'));

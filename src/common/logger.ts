@@ -2,6 +2,7 @@
  * Celery-style log lines: `[2026-11-30 08:00:00,123: INFO/MainProcess] message`, to stderr by default.
  * The process name mirrors Celery's (MainProcess) so log readers and greps carry over; `json` gives one JSON object a line.
  */
+import { CeleriacError, ErrorCode } from './errors.ts';
 
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -28,7 +29,7 @@ export interface LoggerOptions {
 export function parseLogLevel(value: string): LogLevel {
   const v = value.toLowerCase() === 'warn' ? 'warning' : value.toLowerCase();
   if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
-  throw new Error(`unknown log level "${value}" (use one of ${LOG_LEVELS.join(', ')})`);
+  throw new CeleriacError(ErrorCode.BadOption, `unknown log level "${value}" (use one of ${LOG_LEVELS.join(', ')})`);
 }
 
 function pad(n: number, w = 2): string {

@@ -2,6 +2,7 @@
  * Remote control (pidbox) and event envelopes, as Celery sends them (docs/wire-format.md §9, §10): a request is published
  * to the fanout channel `/<db>.celery.pidbox`; replies go to the caller's reply list, `{<hostname>: <value>}`.
  */
+import { MalformedMessageError } from '../common/errors.ts';
 import { randomUUID } from 'node:crypto';
 import { decodeBody, encodeBody, parseEnvelope } from './envelope.ts';
 
@@ -31,7 +32,7 @@ export function encodeControlRequest(r: ControlRequest, timeoutSeconds: number):
 /** Throws MalformedMessageError when the envelope or its body cannot be read. */
 export function decodeControlRequest(raw: string): ControlRequest {
   const body = decodeBody(parseEnvelope(raw)) as Partial<ControlRequest>;
-  if (!body || typeof body !== 'object' || typeof body.method !== 'string') throw new Error('not a control request');
+  if (!body || typeof body !== 'object' || typeof body.method !== 'string') throw new MalformedMessageError('not a control request: its body has no method');
   return {
     method: body.method,
     arguments: body.arguments && typeof body.arguments === 'object' ? body.arguments : {},

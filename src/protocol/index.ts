@@ -15,7 +15,7 @@ export { formatNaiveUtc } from './dates.ts';
 export { EMPTY_EMBED } from './embed.ts';
 export { pyRepr, argsRepr, REPR_MAXLEN } from './repr.ts';
 export {
-  resultKey, makeResultMeta, encodeResultMeta, decodeResultMeta, normalizeExceptionInfo, isTaskState,
+  resultKey, makeResultMeta, encodeResultMeta, decodeResultMeta, normalizeExceptionInfo,
   READY_STATES, EXCEPTION_STATES, ALL_STATES, RESULT_KEY_PREFIX,
   type TaskState, type ExceptionInfo, type ResultMeta,
 } from './result-meta.ts';

@@ -48,10 +48,6 @@ export function resultKey(taskId: string): string {
   return RESULT_KEY_PREFIX + taskId;
 }
 
-export function isTaskState(v: unknown): v is TaskState {
-  return typeof v === 'string' && ALL_STATES.has(v as TaskState);
-}
-
 const CORE_KEYS = new Set(['status', 'result', 'traceback', 'children', 'date_done', 'task_id', 'group_id', 'parent_id']);
 
 export function makeResultMeta(a: {

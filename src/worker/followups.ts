@@ -3,9 +3,10 @@
  * link callbacks, errbacks, and the body of a chord when this task completed its header.
  */
 import { uuid } from '../common/ids.ts';
-import { makeResultMeta, type Signature, type TaskMessage } from '../protocol/index.ts';
+import type { Signature, TaskMessage } from '../protocol/index.ts';
 import type { Celeriac, PreparedMessage } from '../app/app.ts';
 import type { ResultBackend } from '../backend/backend.ts';
+import { taskRecord } from './records.ts';
 
 function opt<T>(sig: Signature, key: string): T | undefined {
   const v = sig.options?.[key];
@@ -74,10 +75,8 @@ export async function joinChord(app: Celeriac, backend: ResultBackend, msg: Task
     const [tid, , exc] = failed;
     const info = (exc ?? {}) as { exc_type?: string; exc_message?: unknown[] };
     const reason = `Dependency ${tid} raised ${pyRepr(info.exc_type ?? 'Exception', info.exc_message?.[0])}`;
-    await backend.store([{ taskId: bodyId, meta: makeResultMeta({
-      taskId: bodyId, status: 'FAILURE', traceback: null,
-      result: { exc_type: 'ChordError', exc_message: [reason], exc_module: 'celery.exceptions' },
-    }) }]);
+    await backend.store([taskRecord({ id: bodyId }, 'FAILURE',
+      { exc_type: 'ChordError', exc_message: [reason], exc_module: 'celery.exceptions' })]);
     return;
   }
   const next = messageFromSignature(app, { ...body, options: { ...body.options, task_id: bodyId } }, msg,

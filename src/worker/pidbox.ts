@@ -105,7 +105,9 @@ export async function startPidbox(w: PidboxWorker, control: ControlChannel, log:
       freq: 2.0, active: w.active().length, processed: [...w.processed.values()].reduce((a, b) => a + b, 0),
       loadavg: [0, 0, 0], sw_ident: 'celeriac', sw_ver: VERSION, sw_sys: process.platform,
     });
-    return control.event(routingKey, raw).catch(() => {});
+    return control.event(routingKey, raw).catch((err: unknown) => {
+      log.debug(`Cannot send ${type}: ${(err as Error).message}`); // monitors miss one heartbeat; the next one follows
+    });
   };
   await beat('worker-online');
   const timer = setInterval(() => void beat('worker-heartbeat'), 2000);

@@ -54,14 +54,17 @@ interface Parts {
 
 export class Worker extends EventEmitter implements PidboxWorker {
   readonly hostname: string;
-  /** Unique per process: several workers may share a node name. */
+  /** Unique per process: several workers may share a node name. @internal */
   readonly instance: string;
   readonly queues: string[];
   readonly concurrency: number;
   readonly prefetch: number;
   readonly log: Logger;
+  /** Task ids revoked while this worker ran (remote control). @internal */
   readonly revoked = new Set<string>();
+  /** Tasks run, by name (inspect stats). @internal */
   readonly processed = new Map<string, number>();
+  /** @internal */
   startedAt = Date.now();
   private readonly shutdownTimeout: number;
   private mode: Mode = 'idle';
@@ -147,13 +150,14 @@ export class Worker extends EventEmitter implements PidboxWorker {
     if (this.listenerCount('task-done') > 0) this.emit('task-done', run);
   }
 
-  /** In-flight work: reserved by this worker and not yet settled. */
+  /** In-flight work: reserved by this worker and not yet settled. @internal For tests and inspect. */
   get size(): { reserved: number; running: number; waiting: number; held: number } {
     const p = this.parts;
     return { reserved: p?.consumer.reserved.size ?? 0, running: p?.runner.running.size ?? 0,
       waiting: p?.runner.queued.length ?? 0, held: p?.timing.heldCount ?? 0 };
   }
 
+  /** @internal The remote-control face (pidbox.ts): registered, active, reservedRequests, scheduled. */
   registered(): string[] {
     return [...this.app.tasks.keys()].sort();
   }
