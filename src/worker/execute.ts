@@ -19,13 +19,17 @@ import type { Settler } from './settler.ts';
 import { taskRecord, type Records } from './records.ts';
 import { failureFollowups, joinChord, pendingChainIds, successFollowups } from './followups.ts';
 
-export interface ExecEnv {
+/** What every part of a started worker works with. */
+export interface WorkerEnv {
   app: Celeriac;
   broker: Broker;
   backend: ResultBackend;
   settler: Settler;
   records: Records;
   log: Logger;
+}
+
+export interface ExecEnv extends WorkerEnv {
   hostname: string;
   /** Told when a message was parked until `dueAt`, so the promotion sweep wakes in time. */
   parked(dueAt: number): void;

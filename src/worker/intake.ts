@@ -8,24 +8,14 @@
  * Messages the broker itself could not reserve (no delivery tag, not JSON) arrive as `Rejected`, already set aside.
  */
 import { MalformedMessageError, NotRegisteredError, TaskRevokedError } from '../common/errors.ts';
-import type { Logger } from '../common/logger.ts';
 import { decodeTaskMessage, errorToException, type TaskMessage } from '../protocol/index.ts';
-import type { Broker, Delivery, Rejected } from '../broker/broker.ts';
-import type { ResultBackend } from '../backend/backend.ts';
-import type { Celeriac } from '../app/app.ts';
-import type { Settler } from './settler.ts';
-import { Running } from './execute.ts';
+import type { Delivery, Rejected } from '../broker/broker.ts';
+import { Running, type WorkerEnv } from './execute.ts';
 import { joinChord } from './followups.ts';
-import { taskRecord, type Records } from './records.ts';
+import { taskRecord } from './records.ts';
 import { HOLD_MS, type EtaTiming } from './timing.ts';
 
-export interface IntakeEnv {
-  app: Celeriac;
-  broker: Broker;
-  backend: ResultBackend;
-  settler: Settler;
-  records: Records;
-  log: Logger;
+export interface IntakeEnv extends WorkerEnv {
   timing: EtaTiming;
   revoked: ReadonlySet<string>;
   /** The message may run (now, or when its held ETA comes). */

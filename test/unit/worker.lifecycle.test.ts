@@ -4,34 +4,14 @@
 // (worker.crash.test.ts, worker.eta.test.ts); so do promises about Redis keys.
 // Reservations and parked messages are read from the memory store, as the Redis tier reads Redis keys.
 import { once } from 'node:events';
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskRevokedError, TimeoutError, Worker, type Celeriac, type TaskContext } from 'celeriac';
-import { memoryApp } from 'celeriac/testing';
 import { memoryStore } from '../../src/broker/memory/store.ts';
+import { memoryWorkers } from '../helpers/memory-workers.ts';
 import { quietLogger } from '../helpers/logs.ts';
 
-const open: Array<{ stop(): Promise<void> } | Celeriac> = [];
-
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) {
-    if (o instanceof Worker) await o.stop({ cold: true });
-    else await (o as Celeriac).close();
-  }
-});
-
-function makeApp(config: Parameters<typeof memoryApp>[1] = {}): Celeriac {
-  const app = memoryApp('wl', config);
-  open.push(app);
-  return app;
-}
-
-async function startWorker(app: Celeriac, o: ConstructorParameters<typeof Worker>[1] = {}): Promise<Worker> {
-  const w = new Worker(app, { logger: quietLogger(), ...o });
-  await w.start();
-  open.push(w);
-  return w;
-}
+const { makeApp, startWorker } = memoryWorkers('wl', { stopCold: true });
 
 /** The broker's side of the memory store: reservations (any holder) and parked messages. */
 const store = (app: Celeriac) => memoryStore(app.conf.broker);

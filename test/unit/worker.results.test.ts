@@ -1,34 +1,14 @@
 // The in-process worker on memory:// (the fast tier of test/integration/worker.*.test.ts, which run on real Redis):
 // results and failures, kwargs, unknown tasks, ignoreResult, STARTED, custom states, result size, time limits,
 // and malformed messages. Redis-specific promises (key layout, TTLs, bindings) stay in the Redis tier.
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CeleriacError, NotJsonError, TaskError, TimeoutError, Worker, type Celeriac, type TaskContext } from 'celeriac';
-import { memoryApp } from 'celeriac/testing';
+import { CeleriacError, NotJsonError, TaskError, TimeoutError, type TaskContext } from 'celeriac';
+import { memoryWorkers } from '../helpers/memory-workers.ts';
 import { quietLogger } from '../helpers/logs.ts';
 import { loadFixture } from '../helpers/fixtures.ts';
 
-const open: Array<{ stop(): Promise<void> } | Celeriac> = [];
-
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) {
-    if (o instanceof Worker) await o.stop();
-    else await (o as Celeriac).close();
-  }
-});
-
-function makeApp(config: Parameters<typeof memoryApp>[1] = {}): Celeriac {
-  const app = memoryApp('wr', config);
-  open.push(app);
-  return app;
-}
-
-async function startWorker(app: Celeriac, o: ConstructorParameters<typeof Worker>[1] = {}): Promise<Worker> {
-  const w = new Worker(app, { logger: quietLogger(), ...o });
-  await w.start();
-  open.push(w);
-  return w;
-}
+const { makeApp, startWorker } = memoryWorkers('wr');
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -1,33 +1,13 @@
 // Retries on memory:// (the fast tier of the retry cases in test/integration/worker.tasks.test.ts): this.retry() with
 // a countdown, maxRetries (task option, per call, and null = for ever), autoretryFor with backoff.
 // Countdowns are kept short (0.05–0.5 s); lower bounds on the gaps are strict, upper bounds are generous.
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskError, Worker, type Celeriac, type TaskContext } from 'celeriac';
-import { memoryApp } from 'celeriac/testing';
+import { TaskError, type TaskContext } from 'celeriac';
+import { memoryWorkers } from '../helpers/memory-workers.ts';
 import { quietLogger } from '../helpers/logs.ts';
 
-const open: Array<{ stop(): Promise<void> } | Celeriac> = [];
-
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) {
-    if (o instanceof Worker) await o.stop();
-    else await (o as Celeriac).close();
-  }
-});
-
-function makeApp(): Celeriac {
-  const app = memoryApp('rt');
-  open.push(app);
-  return app;
-}
-
-async function startWorker(app: Celeriac, o: ConstructorParameters<typeof Worker>[1] = {}): Promise<Worker> {
-  const w = new Worker(app, { logger: quietLogger(), ...o });
-  await w.start();
-  open.push(w);
-  return w;
-}
+const { makeApp, startWorker } = memoryWorkers('rt');
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const gapsOf = (times: number[]) => times.slice(1).map((t, i) => t - times[i]);
