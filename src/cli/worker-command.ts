@@ -21,6 +21,8 @@ import { startBeat } from './beat-command.ts';
 import { appFrom, list, number, type GlobalOptions } from './common-options.ts';
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_S = 25;
+/** After the worker stopped: how long closing the app's connections may take before the process exits anyway. */
+const CLOSE_LIMIT_MS = 500;
 
 interface WorkerCommandOptions {
   concurrency?: number;
@@ -60,7 +62,10 @@ async function runWorker(g: GlobalOptions, o: WorkerCommandOptions): Promise<voi
     onSignal('SIGTERM');
   });
   worker.once('stopped', () => {
-    void Promise.resolve(beat?.stop()).finally(() => app.close()).finally(() => process.exit(0));
+    // a broker that does not answer (gone, stalled) must not hold the exit: its connections end with the process
+    const closing = Promise.resolve(beat?.stop()).finally(() => app.close());
+    const limit = new Promise((resolve) => setTimeout(resolve, CLOSE_LIMIT_MS).unref());
+    void Promise.race([closing, limit]).finally(() => process.exit(0));
   });
   try {
     if (o.beat) beat = await startBeat(app, logger); // first, so a bad beatSchedule fails before any message is reserved

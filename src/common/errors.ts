@@ -19,6 +19,7 @@ export const ErrorCode = {
   BadOption: 'E_BAD_OPTION',
   AmbiguousOptions: 'E_AMBIGUOUS_OPTIONS',
   Connection: 'E_CONNECTION',
+  BrokerFull: 'E_BROKER_FULL',
   Closed: 'E_CLOSED',
   DuplicateTask: 'E_DUPLICATE_TASK',
   TooLarge: 'E_TOO_LARGE',

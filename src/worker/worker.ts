@@ -42,6 +42,28 @@ export interface WorkerOptions {
 
 type Mode = 'idle' | 'running' | 'stopping' | 'stopped';
 
+/**
+ * A cold shutdown ends within about this long whatever the broker's state: each step that talks to the broker
+ * (last acks, giving messages back, leaving the registry) gets what is left of it, and what does not make it comes
+ * back by lease.
+ */
+const COLD_BUDGET_MS = 1000;
+
+/** `p`, or undefined once `ms` passed (the work goes on in the background; its failure is handled by `p` itself). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  if (ms === Infinity) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Redis broker extra (stores/redis/connection.ts): the warning for an eviction policy that can lose queue keys. */
+interface EvictionCheck {
+  evictionWarning?: () => Promise<string | null>;
+}
+
 /** The parts of a started worker, made together in start(). */
 interface Parts {
   broker: Broker;
@@ -71,6 +93,8 @@ export class Worker extends EventEmitter implements PidboxWorker {
   private parts: Parts | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopPidbox: (() => Promise<void>) | null = null;
+  /** Set once a cold shutdown began: the time by which it ends. */
+  private coldUntil: number | null = null;
 
   constructor(readonly app: Celeriac, options: WorkerOptions = {}) {
     super();
@@ -92,8 +116,11 @@ export class Worker extends EventEmitter implements PidboxWorker {
     if (this.mode !== 'idle') throw new CeleriacError(ErrorCode.BadOption, `this worker was already started (${this.mode})`);
     const parts = await this.assemble();
     const { broker } = parts;
-    await broker.declareQueues(this.queues);
-    await broker.heartbeat(this.instance, this.app.conf.leaseTimeout * 1000);
+    const eviction = await (broker as Broker & EvictionCheck).evictionWarning?.();
+    if (eviction) this.log.warning(eviction);
+    // on a full Redis (E_BROKER_FULL) the worker must still start: consuming and acking frees memory
+    await this.unlessFull('declare its queues', () => broker.declareQueues(this.queues));
+    await this.unlessFull('write its heartbeat', () => broker.heartbeat(this.instance, this.app.conf.leaseTimeout * 1000));
     await this.recover();
     this.mode = 'running';
     const lease = this.app.conf.leaseTimeout * 1000;
@@ -111,6 +138,16 @@ export class Worker extends EventEmitter implements PidboxWorker {
     }
     this.log.info(`${this.hostname} ready.`);
     this.emit('ready');
+  }
+
+  /** A write the worker can start without: refused by a full broker, it is a warning. */
+  private async unlessFull(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (!(err instanceof CeleriacError && err.code === ErrorCode.BrokerFull)) throw err;
+      this.log.warning(`Starting anyway: cannot ${what}: ${err.message}`);
+    }
   }
 
   private async assemble(): Promise<Parts> {
@@ -199,13 +236,13 @@ export class Worker extends EventEmitter implements PidboxWorker {
   private async renew(): Promise<void> {
     const p = this.parts;
     if (!p) return;
-    try {
-      await p.broker.heartbeat(this.instance, this.app.conf.leaseTimeout * 1000);
-      if (p.consumer.reserved.size === 0) return;
-      await p.broker.renew([...p.consumer.reserved.keys()]);
-    } catch (err) {
-      this.log.warning(`Cannot renew reservations: ${(err as Error).message}`);
-    }
+    // independent: a heartbeat refused (a full Redis) must not keep the leases from being renewed
+    const [beat, leases] = await Promise.allSettled([
+      p.broker.heartbeat(this.instance, this.app.conf.leaseTimeout * 1000),
+      p.consumer.reserved.size === 0 ? Promise.resolve() : p.broker.renew([...p.consumer.reserved.keys()]),
+    ]);
+    if (leases.status === 'rejected') this.log.warning(`Cannot renew reservations: ${(leases.reason as Error).message}`);
+    else if (beat.status === 'rejected') this.log.warning(`Cannot write the heartbeat: ${(beat.reason as Error).message}`);
   }
 
   private async recover(): Promise<void> {
@@ -233,11 +270,15 @@ export class Worker extends EventEmitter implements PidboxWorker {
       return;
     }
     this.mode = 'stopping';
-    p.timing.stop();
-    await p.consumer.stop();
-    await this.giveBack(p, [...p.runner.takeWaiting(), ...p.timing.takeHeld()]);
+    // the timeout counts from the request, so a broker that does not answer cannot stretch the warm phase
     const deadline = setTimeout(() => void this.goCold(p), this.shutdownTimeout * 1000);
-    await Promise.race([p.runner.drained(), new Promise<void>((resolve) => this.once('stopped', resolve))]);
+    const stopped = new Promise<void>((resolve) => this.once('stopped', resolve));
+    p.timing.stop();
+    await Promise.race([p.consumer.stop(), stopped]);
+    if ((this.mode as Mode) !== 'stopped') {
+      await Promise.race([this.giveBack(p, [...p.runner.takeWaiting(), ...p.timing.takeHeld()]), stopped]);
+    }
+    await Promise.race([p.runner.drained(), stopped]);
     clearTimeout(deadline);
     if ((this.mode as Mode) === 'stopped') return;
     await this.flush(p);
@@ -245,17 +286,25 @@ export class Worker extends EventEmitter implements PidboxWorker {
     await this.finish(p);
   }
 
+  /** Cold: abort, then bounded attempts (COLD_BUDGET_MS in all) to write the last acks and give messages back. */
   private async goCold(p: Parts): Promise<void> {
     if (this.mode === 'stopped') return;
+    if (this.coldUntil !== null) return new Promise((resolve) => this.once('stopped', () => resolve()));
+    const until = Date.now() + COLD_BUDGET_MS;
+    this.coldUntil = until;
+    const left = () => until - Date.now();
     p.timing.stop();
     const stopping = p.consumer.stop();
     const runs = p.runner.abortAll(new Error('worker shutting down'));
-    await this.flush(p);
+    await within(this.flush(p), left() / 2);
     // messages still reserved (running ones that were not acked early) go back for another worker
     const back = runs.filter((r) => p.consumer.reserved.has(r.delivery.tag));
-    await this.giveBack(p, [...back, ...p.runner.takeWaiting(), ...p.timing.takeHeld()]);
-    await stopping;
-    await this.withdraw(p);
+    const giving = [...back, ...p.runner.takeWaiting(), ...p.timing.takeHeld()];
+    if ((await within(this.giveBack(p, giving).then(() => true), left())) === undefined && giving.length > 0) {
+      this.log.warning(`Cold shutdown: the broker did not take back ${giving.length} message(s) in time; they return after the lease`);
+    }
+    await within(stopping, left());
+    await within(this.withdraw(p), left());
     await this.finish(p);
   }
 
@@ -291,14 +340,15 @@ export class Worker extends EventEmitter implements PidboxWorker {
   private async finish(p: Parts): Promise<void> {
     if (this.mode === 'stopped') return;
     this.mode = 'stopped';
+    const bound = this.coldUntil === null ? Infinity : Math.max(100, this.coldUntil - Date.now());
     try {
-      await this.stopPidbox?.();
+      await within(this.stopPidbox?.() ?? Promise.resolve(), bound);
     } catch (err) {
       this.log.warning(`Cannot stop remote control cleanly: ${(err as Error).message}`);
     }
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    await this.flush(p);
+    await within(this.flush(p), bound);
     p.settler.close();
     this.emit('stopped');
   }

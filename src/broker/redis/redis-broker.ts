@@ -220,7 +220,7 @@ export class RedisBroker implements Broker {
     const c = this.clock();
     const target = queueListKey(queue, priorityOf(raw));
     const n = await this.client.celeriacRestore(
-      UNACKED, UNACKED_INDEX, LEASES, target, tag, redelivered(raw), mode, c.now, c.now - this.options.visibilityTimeout,
+      UNACKED, UNACKED_INDEX, LEASES, target, tag, redelivered(raw, mode !== 'owner'), mode, c.now, c.now - this.options.visibilityTimeout,
       this.wakeChannel(queue),
     );
     return n === 1;
