@@ -27,6 +27,12 @@ export interface CeleriacConfig {
   /** Messages reserved per unit of concurrency (Celery: 4). */
   workerPrefetchMultiplier?: number;
   workerConcurrency?: number;
+  /**
+   * A message recovered from holders that stopped renewing their lease more often than this (a task that blocks the
+   * event loop longer than the lease, a worker that keeps crashing on it) goes to the dead letters, with a FAILURE
+   * record, instead of running again (default 10). A task that already succeeded is never run again anyway.
+   */
+  workerMaxRecoveries?: number;
   /** Seconds a result is kept (default 86400); null keeps it for ever. */
   resultExpires?: number | null;
   brokerTransportOptions?: {
@@ -62,6 +68,7 @@ export interface ResolvedConfig {
   taskTrackStarted: boolean;
   workerPrefetchMultiplier: number;
   workerConcurrency: number;
+  workerMaxRecoveries: number;
   resultExpires: number | null;
   visibilityTimeout: number;
   leaseTimeout: number;
@@ -139,6 +146,7 @@ export function resolveConfig(c: CeleriacConfig, env: NodeJS.ProcessEnv = proces
     taskTrackStarted: c.taskTrackStarted ?? false,
     workerPrefetchMultiplier: positive('workerPrefetchMultiplier', c.workerPrefetchMultiplier, 4),
     workerConcurrency: positive('workerConcurrency', c.workerConcurrency, 100),
+    workerMaxRecoveries: positive('workerMaxRecoveries', c.workerMaxRecoveries, 10),
     resultExpires: c.resultExpires === undefined ? 86400 : c.resultExpires,
     visibilityTimeout: positive('visibilityTimeout', t.visibilityTimeout, 3600),
     leaseTimeout: positive('leaseTimeout', t.leaseTimeout, 10),

@@ -6,9 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { markRedelivered } from '../protocol/envelope.ts';
 
-/** A message going back to its queue: marked redelivered, under a new delivery tag. */
-export function redelivered(raw: string): string {
-  return markRedelivered(raw, randomUUID());
+/**
+ * A message going back to its queue: marked redelivered, under a new delivery tag. `recovered`: taken from a holder
+ * whose lease lapsed (counted in the message), not given back by it.
+ */
+export function redelivered(raw: string, recovered: boolean): string {
+  return markRedelivered(raw, randomUUID(), recovered);
 }
 
 /** properties.priority of a raw envelope (0 when absent or unreadable). */

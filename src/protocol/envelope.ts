@@ -112,18 +112,31 @@ export function decodeBody(env: Envelope): unknown {
   }
 }
 
+/** How often a message was recovered (RECOVERIES_HEADER), 0 when never or unreadable. */
+export function recoveriesOf(headers: Record<string, unknown>): number {
+  const n = headers[RECOVERIES_HEADER];
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : 0;
+}
+
 export function encodeBody(body: unknown): string {
   // JSON.stringify(undefined) yields undefined; the wire has no such value, so it travels as null.
   return Buffer.from(JSON.stringify(body) ?? 'null', 'utf8').toString('base64');
 }
 
 /**
+ * celeriac's count of how often a message was recovered from a holder that stopped renewing its lease (a dead or
+ * stalled worker). An extra header: Python Celery carries it along and ignores it.
+ */
+export const RECOVERIES_HEADER = 'celeriac_recoveries';
+
+/**
  * What a message looks like when it goes back to its queue: headers.redelivered and delivery_info.redelivered set,
  * as kombu restores it. With `newTag`, properties.delivery_tag is replaced too, so a late ack from the reservation
- * that lost the message cannot end the new one. Input that is not an envelope object comes back unchanged:
- * it is dead-lettered when a worker reserves it again.
+ * that lost the message cannot end the new one. `recovered` (its holder stopped renewing, as opposed to giving it
+ * back) also counts one more recovery in RECOVERIES_HEADER. Input that is not an envelope object comes back
+ * unchanged: it is dead-lettered when a worker reserves it again.
  */
-export function markRedelivered(raw: string, newTag?: string): string {
+export function markRedelivered(raw: string, newTag?: string, recovered = false): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -134,6 +147,7 @@ export function markRedelivered(raw: string, newTag?: string): string {
   if (parsed.headers === undefined || parsed.headers === null) parsed.headers = {};
   if (!isPlainObject(parsed.headers)) return raw;
   parsed.headers.redelivered = true;
+  if (recovered) parsed.headers[RECOVERIES_HEADER] = recoveriesOf(parsed.headers) + 1;
   const props = parsed.properties;
   if (isPlainObject(props)) {
     if (isPlainObject(props.delivery_info)) props.delivery_info.redelivered = true;

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { formatCeleryDate } from './dates.ts';
 import type { Embed } from './embed.ts';
-import { encodeBody, isPlainObject, type EnvelopeProperties } from './envelope.ts';
+import { encodeBody, isPlainObject, RECOVERIES_HEADER, type EnvelopeProperties } from './envelope.ts';
 import { argsRepr, pyRepr } from './repr.ts';
 
 export interface NewTaskMessage {
@@ -37,10 +37,13 @@ export interface NewTaskMessage {
   argsrepr?: string; kwargsrepr?: string;
 }
 
-/** The headers encodeTaskMessage writes itself (plus kombu's `redelivered`); any other header is the caller's. */
+/**
+ * The headers encodeTaskMessage writes itself, plus the redelivery marks (kombu's `redelivered`, celeriac's recovery
+ * count), which belong to one delivery and are not carried into a derived message; any other header is the caller's.
+ */
 export const STANDARD_HEADERS: ReadonlySet<string> = new Set([
   'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id',
-  'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'redelivered',
+  'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'redelivered', RECOVERIES_HEADER,
 ]);
 
 function badOption(message: string): CeleriacError {

@@ -12,7 +12,7 @@
 import { MalformedMessageError } from '../common/errors.ts';
 import { formatCeleryDate, parseCeleryDate } from './dates.ts';
 import { readEmbed, type Embed, type Signature } from './embed.ts';
-import { decodeBody, isPlainObject, parseEnvelope, type EnvelopeProperties } from './envelope.ts';
+import { decodeBody, isPlainObject, parseEnvelope, recoveriesOf, type EnvelopeProperties } from './envelope.ts';
 import { encodeTaskMessage, type NewTaskMessage } from './task-encode.ts';
 
 export { encodeTaskMessage, formatCeleryDate, parseCeleryDate };
@@ -28,6 +28,8 @@ export interface TaskMessage {
   headers: Record<string, unknown>;
   properties: EnvelopeProperties;
   deliveryTag: string | null; exchange: string; routingKey: string; priority: number; redelivered: boolean;
+  /** Times the message was recovered from a holder whose lease lapsed (celeriac's count; 0 from other producers). */
+  recoveries: number;
   argsrepr: string | null; kwargsrepr: string | null;
 }
 
@@ -141,6 +143,7 @@ export function decodeTaskMessage(raw: string): TaskMessage {
     routingKey: info.routing_key,
     priority: typeof props.priority === 'number' && Number.isFinite(props.priority) ? props.priority : 0,
     redelivered: headers.redelivered === true || info.redelivered === true,
+    recoveries: recoveriesOf(headers),
     argsrepr: optText(src.argsrepr),
     kwargsrepr: optText(src.kwargsrepr),
   };

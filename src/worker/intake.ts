@@ -3,8 +3,10 @@
  * 1. Too big or unreadable as a task message → dead letters (+ FAILURE MalformedMessage when it names an id).
  * 2. A task this worker does not know → FAILURE NotRegistered, acked.
  * 3. Revoked or expired → REVOKED, acked (a chord part still counts toward its chord).
- * 4. Due more than HOLD_MS ahead → parked in the broker, its reservation released; due sooner → held in memory.
- * 5. Otherwise → the runner.
+ * 4. Redelivered although its task already succeeded → acked without running again (Celery's
+ *    worker_deduplicate_successful_tasks); recovered more than workerMaxRecoveries times → dead letters + FAILURE.
+ * 5. Due more than HOLD_MS ahead → parked in the broker, its reservation released; due sooner → held in memory.
+ * 6. Otherwise → the runner.
  * Messages the broker itself could not reserve (no delivery tag, not JSON) arrive as `Rejected`, already set aside.
  */
 import { MalformedMessageError, NotRegisteredError, TaskRevokedError } from '../common/errors.ts';
@@ -12,6 +14,7 @@ import { decodeTaskMessage, errorToException, type TaskMessage } from '../protoc
 import type { Delivery, Rejected } from '../broker/broker.ts';
 import { Running, type WorkerEnv } from './execute.ts';
 import { joinChord } from './followups.ts';
+import type { StoreRequest } from '../backend/backend.ts';
 import { taskRecord } from './records.ts';
 import { HOLD_MS, type EtaTiming } from './timing.ts';
 
@@ -54,7 +57,10 @@ export class Intake {
       }
       msg = decodeTaskMessage(d.raw);
     } catch (err) {
-      await this.deadLetter(d, err);
+      const reason = err instanceof MalformedMessageError ? err.reason : (err as Error).message;
+      const id = err instanceof MalformedMessageError ? err.taskId : null;
+      log.error(`Received invalid task message on queue ${d.queue}: ${reason}; moved to ${app.conf.deadLetterQueue}`);
+      await this.deadLetter(d, reason, id ? taskRecord({ id }, 'FAILURE', malformed(reason)) : null);
       return;
     }
     const task = app.tasks.get(msg.task);
@@ -65,6 +71,7 @@ export class Intake {
       return;
     }
     if (this.refuse(run)) return;
+    if (msg.redelivered && await this.alreadyDone(run)) return;
     const delay = msg.eta ? msg.eta.getTime() - Date.now() : 0;
     if (delay > HOLD_MS && await this.park(run)) return;
     if (log.enabled('info')) log.info(`Task ${msg.task}[${msg.id}] received`);
@@ -96,6 +103,37 @@ export class Intake {
     return true;
   }
 
+  /**
+   * A redelivered message: its task may have run to SUCCESS already (its holder stalled past the lease, and finished
+   * after another worker took the message over), or it may keep stalling whoever holds it. Costs one result read,
+   * for redelivered messages only.
+   */
+  private async alreadyDone(run: Running): Promise<boolean> {
+    const { msg, delivery } = run;
+    const { log, app } = this.env;
+    let meta;
+    try {
+      meta = await this.env.backend.get(msg.id);
+    } catch (err) {
+      log.warning(`Cannot check whether ${msg.task}[${msg.id}] already succeeded: ${(err as Error).message}`);
+      meta = null;
+    }
+    if (meta?.status === 'SUCCESS') {
+      log.info(`Task ${msg.task}[${msg.id}] already succeeded: redelivered message acknowledged without running again`);
+      this.env.settler.ack(delivery.tag);
+      return true;
+    }
+    const max = app.conf.workerMaxRecoveries;
+    if (msg.recoveries <= max) return false;
+    const reason = `recovered ${msg.recoveries} times from workers that stopped renewing its lease (over ` +
+      `workerMaxRecoveries, ${max}): does the task block the event loop longer than the lease (${app.conf.leaseTimeout}s)?`;
+    log.error(`Task ${msg.task}[${msg.id}] ${reason}; moved to ${app.conf.deadLetterQueue}`);
+    // Celery's name for a task whose worker went away while running it
+    await this.deadLetter(delivery, reason, taskRecord(msg, 'FAILURE',
+      { exc_type: 'WorkerLostError', exc_message: [reason], exc_module: 'billiard.exceptions' }));
+    return true;
+  }
+
   /** Park a far-ETA message in the broker; false when the broker cannot (it is then held in memory instead). */
   private async park(run: Running): Promise<boolean> {
     const { msg, delivery } = run;
@@ -112,13 +150,10 @@ export class Intake {
     return true;
   }
 
-  private async deadLetter(d: Delivery, err: unknown): Promise<void> {
+  /** Set the message aside with its reason, after storing `failure` (the record its caller will read), if any. */
+  private async deadLetter(d: Delivery, reason: string, failure: StoreRequest | null): Promise<void> {
     const { log, app } = this.env;
-    const reason = err instanceof MalformedMessageError ? err.reason : (err as Error).message;
-    log.error(`Received invalid task message on queue ${d.queue}: ${reason}; moved to ${app.conf.deadLetterQueue}`);
-    if (err instanceof MalformedMessageError && err.taskId) {
-      await this.storeNow(taskRecord({ id: err.taskId }, 'FAILURE', malformed(reason)));
-    }
+    if (failure) await this.storeNow(failure);
     try {
       await this.env.broker.deadLetter(d, reason);
       this.env.ended(d.tag);
@@ -128,7 +163,7 @@ export class Intake {
     }
   }
 
-  private async storeNow(record: ReturnType<typeof taskRecord>): Promise<void> {
+  private async storeNow(record: StoreRequest): Promise<void> {
     try {
       await this.env.records.now(record);
     } catch (err) {

@@ -104,13 +104,13 @@ export class MemoryBroker implements Broker {
   }
 
   /** End these reservations and put their messages in front, marked redelivered; returns how many. */
-  private restore(tags: string[]): number {
+  private restore(tags: string[], recovered: boolean): number {
     const back: StoredMessage[] = [];
     for (const t of tags) {
       const r = this.store.reserved.get(t);
       if (!r) continue;
       this.store.reserved.delete(t);
-      back.push({ ...r.message, raw: redelivered(r.message.raw) });
+      back.push({ ...r.message, raw: redelivered(r.message.raw, recovered) });
     }
     this.store.pushFront(back);
     if (back.length > 0) this.store.changed();
@@ -119,7 +119,7 @@ export class MemoryBroker implements Broker {
 
   async requeue(deliveries: Delivery[]): Promise<void> {
     this.check();
-    this.restore(deliveries.map((d) => d.tag));
+    this.restore(deliveries.map((d) => d.tag), false);
   }
 
   async recover(): Promise<number> {
@@ -129,7 +129,7 @@ export class MemoryBroker implements Broker {
       .filter(([, r]) => r.leaseUntil <= now)
       .sort(([, a], [, b]) => a.reservedAt - b.reservedAt)
       .slice(0, RECOVER_BATCH);
-    return this.restore(expired.map(([tag]) => tag));
+    return this.restore(expired.map(([tag]) => tag), true);
   }
 
   private addDeadLetter(reason: string, queue: string, raw: string, now = Date.now()): void {

@@ -170,7 +170,7 @@ export class SqliteBroker implements Broker {
     // the first of the batch ends up frontmost
     for (const tag of [...tags].reverse()) {
       for (const row of this.s.reservedByTag.all(tag).reverse()) {
-        this.toFront(row, redelivered(row.raw));
+        this.toFront(row, redelivered(row.raw, false));
         n++;
       }
     }
@@ -185,7 +185,7 @@ export class SqliteBroker implements Broker {
 
   private readonly recoverTx = this.immediate((now: number): number => {
     const rows = this.s.expired.all(now, RECOVER_BATCH);
-    for (const row of [...rows].reverse()) this.toFront(row, redelivered(row.raw));
+    for (const row of [...rows].reverse()) this.toFront(row, redelivered(row.raw, true));
     return rows.length;
   });
 

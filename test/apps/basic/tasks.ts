@@ -56,3 +56,14 @@ export const request = app.task('basic.request', function (this: TaskContext, ..
   const r = this.request;
   return { id: r.id, retries: r.retries, args, priority: r.deliveryInfo.priority, queue: r.deliveryInfo.queue };
 });
+
+/** Blocks the event loop (no await) for `seconds`, so its worker cannot renew its leases meanwhile. */
+export const block = app.task('basic.block', function (this: TaskContext, seconds: number, thenFail = false) {
+  record(`block ${this.request.id} ${this.request.deliveryInfo.redelivered}`);
+  const until = Date.now() + seconds * 1000;
+  while (Date.now() < until) {
+    // busy: a synchronous handler, as CPU-bound code is
+  }
+  if (thenFail) throw new Error('blocked, then failed');
+  return seconds;
+});
