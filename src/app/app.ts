@@ -106,6 +106,8 @@ export class Celeriac implements TaskProducer {
       visibilityTimeout: this.conf.visibilityTimeout,
       leaseTimeout: this.conf.leaseTimeout,
       deadLetterQueue: this.conf.deadLetterQueue,
+      deadLetterLimit: this.conf.deadLetterLimit,
+      maxMessageBytes: this.conf.maxMessageBytes,
     });
     return this.brokerPromise;
   }

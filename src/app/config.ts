@@ -6,6 +6,7 @@ import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { closest } from '../common/closest.ts';
 import type { BeatEntry } from './beat-schedule.ts';
 import { RETRY_DEFAULTS, type ResolvedTaskOptions, type TaskOptions } from '../task/options.ts';
+import { DEAD_LETTERS_KEPT } from '../stores/limits.ts';
 
 export interface Route {
   queue?: string;
@@ -42,6 +43,8 @@ export interface CeleriacConfig {
     leaseTimeout?: number;
     /** List that keeps messages no worker can run (default `celeriac.deadletter`). */
     deadLetterQueue?: string;
+    /** Dead letters the list keeps, newest first (default 10,000); older ones are dropped. */
+    deadLetterLimit?: number;
   };
   /** Largest accepted message, in bytes (default 10 MiB); bigger ones are dead-lettered. */
   maxMessageBytes?: number;
@@ -73,6 +76,7 @@ export interface ResolvedConfig {
   visibilityTimeout: number;
   leaseTimeout: number;
   deadLetterQueue: string;
+  deadLetterLimit: number;
   maxMessageBytes: number;
   maxResultBytes: number;
   timezone: string;
@@ -151,6 +155,7 @@ export function resolveConfig(c: CeleriacConfig, env: NodeJS.ProcessEnv = proces
     visibilityTimeout: positive('visibilityTimeout', t.visibilityTimeout, 3600),
     leaseTimeout: positive('leaseTimeout', t.leaseTimeout, 10),
     deadLetterQueue: t.deadLetterQueue ?? 'celeriac.deadletter',
+    deadLetterLimit: positive('deadLetterLimit', t.deadLetterLimit, DEAD_LETTERS_KEPT),
     maxMessageBytes: positive('maxMessageBytes', c.maxMessageBytes, 10 * 1024 * 1024),
     maxResultBytes: positive('maxResultBytes', c.maxResultBytes, 10 * 1024 * 1024),
     timezone: resolveTimezone(c.timezone, c.enableUtc ?? true),

@@ -12,7 +12,12 @@
  *    A message is never handed to two consumers while its reservation is alive.
  * 4. renew() keeps reservations alive; recover() brings back the messages of reservations that were not renewed
  *    (a dead worker's) and marks them redelivered.
- * 5. Messages that cannot be read as a task envelope are never dropped: they go to the dead-letter list.
+ * 5. Messages that cannot be read as a task envelope are never dropped: they go to the dead-letter list. So do, at
+ *    reservation, messages over `maxMessageBytes` (refused without handing them whole to the worker where the store
+ *    allows: Redis and SQLite check the size first) and messages whose delivery tag is not valid UTF-8 (Redis: no
+ *    ack could end their reservation).
+ * 6. The dead-letter list is bounded: an entry keeps the head of its message (4 KiB), its size and SHA-1
+ *    (stores/dead-letter.ts); a list keeps the newest `deadLetterLimit` entries (10,000 by default).
  */
 import type { DeadLetter } from '../stores/dead-letter.ts';
 
@@ -34,9 +39,12 @@ export interface Delivery {
 
 /** A message the broker could not even reserve (not JSON, no delivery tag): already moved to the dead-letter list. */
 export interface Rejected {
+  /** The message; only its head (as its dead letter keeps it) when it was refused for its size. */
   raw: string;
   queue: string;
   reason: string;
+  /** The task id the broker found in a message it did not read whole (too big), so a FAILURE can name it. */
+  taskId?: string;
 }
 
 export interface ReserveResult {
@@ -44,7 +52,7 @@ export interface ReserveResult {
   rejected: Rejected[];
 }
 
-/** An entry of the dead-letter list: `{ reason, queue, raw, at }` (built once for every store, in stores/dead-letter.ts). */
+/** An entry of the dead-letter list: `{ reason, queue, raw, at, size, sha1, truncated }` (built once for every store, in stores/dead-letter.ts). */
 export type { DeadLetter };
 
 /**
@@ -127,6 +135,11 @@ export interface Broker {
   leave(instance: string): Promise<{ othersAlive: number; unparked: number }>;
   /** Remote control and events, where the broker supports them. */
   readonly control?: ControlChannel;
+  /**
+   * Where the store may drop keys on its own (Redis with a maxmemory-policy other than noeviction): the warning to
+   * show, else null. Workers log it at start, `celeriac status` prints it, a producer warns once.
+   */
+  evictionWarning?(): Promise<string | null>;
   /** The coordination store for beat processes of the app named `name`. */
   beatStore(name: string): BeatStore;
   /** Stop blocking reads so a pending reserve() returns promptly. */
@@ -147,5 +160,9 @@ export interface BrokerOptions {
   leaseTimeout: number;
   /** Name of the dead-letter list. */
   deadLetterQueue: string;
+  /** Messages over this many bytes are refused at reservation into the dead letters (default 10 MiB). */
+  maxMessageBytes?: number;
+  /** Dead letters a list keeps, newest first (default 10,000): older ones are dropped. */
+  deadLetterLimit?: number;
 }
 

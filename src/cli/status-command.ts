@@ -34,6 +34,8 @@ async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<void> {
   const { app } = await appFrom(g);
   try {
     const broker = await app.broker();
+    const eviction = await broker.evictionWarning?.() ?? null;
+    if (eviction && !o.json) process.stderr.write(`WARNING: ${eviction}\n`);
     const now = Date.now();
     const nodes: NodeStatus[] = (await broker.workers()).map((w) => ({
       ...parseInstance(w.instance), kind: 'celeriac' as const, aliveFor: Math.max(0, Math.round((w.aliveUntil - now) / 1000)),
@@ -47,7 +49,7 @@ async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<void> {
     const shown = wanted.length > 0 ? nodes.filter((s) => wanted.includes(s.node)) : nodes;
     const ok = wanted.length > 0 ? missing().length === 0 : shown.length > 0;
     if (o.json) {
-      printJson({ ok, nodes: shown, missing: missing() });
+      printJson({ ok, nodes: shown, missing: missing(), warnings: eviction ? [eviction] : [] });
     } else {
       for (const s of shown) {
         const detail = s.kind === 'celeriac' ? `pid ${s.pid ?? '?'}, heartbeat valid ${s.aliveFor}s more` : 'replied to ping';
@@ -69,6 +71,6 @@ export function registerStatusCommand(program: Command, globals: () => GlobalOpt
     .option('-d, --destination <nodes>', 'comma-separated node names that must be alive, e.g. w1@host', list)
     .option('--timeout <seconds>', 'how long to wait for ping replies where the broker has remote control (default 1)',
       number('--timeout'))
-    .option('--json', 'print {ok, nodes, missing} as JSON')
+    .option('--json', 'print {ok, nodes, missing, warnings} as JSON')
     .action((o: StatusOptions) => runStatus(globals(), o));
 }

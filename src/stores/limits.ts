@@ -13,6 +13,18 @@ export const PROMOTE_BATCH = 1000;
 /** Dead-letter entries read by deadLetters() when the caller gives no `limit`. */
 export const DEAD_LETTERS_LIMIT = 100;
 
+/** Bytes of a message a dead letter keeps (its head, cut at a UTF-8 boundary), so an entry stays well under 64 KB. */
+export const DEAD_LETTER_HEAD_BYTES = 4096;
+
+/** Characters of a reason a dead letter keeps. */
+export const DEAD_LETTER_REASON_CHARS = 1024;
+
+/** Dead-letter entries a list keeps by default (`BrokerOptions.deadLetterLimit`): older ones are dropped. */
+export const DEAD_LETTERS_KEPT = 10_000;
+
+/** The largest message a broker hands to a worker when the app does not say (`maxMessageBytes`'s default). */
+export const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+
 /** Result records written per store call (one Redis script call). */
 export const STORE_BATCH = 500;
 

@@ -148,7 +148,7 @@ class Context implements TaskContext {
  */
 export async function executeTask(env: ExecEnv, run: Running, task: Task): Promise<void> {
   const { acksLate } = task.resolved;
-  if (!acksLate) env.settler.ack(run.delivery.tag);
+  if (!acksLate) env.settler.ack(run.delivery.tag, run.msg.id);
   try {
     await trace(env, run, task);
   } catch (err) {
@@ -158,7 +158,7 @@ export async function executeTask(env: ExecEnv, run: Running, task: Task): Promi
       env.log.error(`Cannot store FAILURE of ${task.name}[${run.msg.id}]: ${(storeErr as Error).message}`);
     }
   }
-  if (acksLate) env.settler.ack(run.delivery.tag);
+  if (acksLate) env.settler.ack(run.delivery.tag, run.msg.id);
 }
 
 function isChordPart(msg: TaskMessage): boolean {

@@ -88,7 +88,7 @@ export class Intake {
   /** A message the broker could not reserve (no delivery tag, not JSON): already dead-lettered by the broker. */
   async rejected(r: Rejected): Promise<void> {
     this.env.log.error(`Received unreadable message on queue ${r.queue}: ${r.reason}; moved to ${this.env.app.conf.deadLetterQueue}`);
-    const id = peekTaskId(r.raw);
+    const id = r.taskId ?? peekTaskId(r.raw);
     if (id) await this.storeNow(taskRecord({ id }, 'FAILURE', malformed(r.reason)));
   }
 
@@ -120,7 +120,7 @@ export class Intake {
     }
     if (meta?.status === 'SUCCESS') {
       log.info(`Task ${msg.task}[${msg.id}] already succeeded: redelivered message acknowledged without running again`);
-      this.env.settler.ack(delivery.tag);
+      this.env.settler.ack(delivery.tag, msg.id);
       return true;
     }
     const max = app.conf.workerMaxRecoveries;
@@ -184,12 +184,12 @@ export class Intake {
         this.env.log.error(`Cannot complete chord part ${msg.id}: ${(err as Error).message}`);
         return; // the reservation stays; the message comes back and is judged again
       }
-      settler.ack(run.delivery.tag);
+      settler.ack(run.delivery.tag, msg.id);
       return;
     }
     if (!msg.ignoreResult && app.tasks.get(msg.task)?.resolved.ignoreResult !== true) {
       records.batched(taskRecord(msg, status, exc));
     }
-    settler.ack(run.delivery.tag);
+    settler.ack(run.delivery.tag, msg.id);
   }
 }

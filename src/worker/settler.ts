@@ -2,15 +2,22 @@
  * Batches the end of tasks: result writes and acks that finish in the same turn of the event loop go to Redis
  * together (the backend's writes, then one ack for all), so a busy worker pays one round trip per batch, not per task.
  * Order is the at-least-once contract: a message is acked only after its result is stored. On failure the batch is
- * kept and retried; the reservations stay alive meanwhile (the worker keeps renewing them).
+ * kept and retried; the reservations stay alive meanwhile (the worker keeps renewing them). When the results cannot
+ * be written (a full Redis), the acks of tasks with no record in the batch still go through: acking frees memory.
  */
 import type { Broker } from '../broker/broker.ts';
 import type { ResultBackend, StoreRequest } from '../backend/backend.ts';
 import type { Logger } from '../common/logger.ts';
 
+/** A message to acknowledge, with its task id when known (so it need not wait for other tasks' records). */
+interface Ack {
+  tag: string;
+  taskId?: string;
+}
+
 export class Settler {
   private stores: StoreRequest[] = [];
-  private acks: string[] = [];
+  private acks: Ack[] = [];
   private scheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
   private retryDelay = 100;
@@ -29,9 +36,9 @@ export class Settler {
     this.schedule();
   }
 
-  ack(tag: string): void {
+  ack(tag: string, taskId?: string): void {
     if (this.closed) return;
-    this.acks.push(tag);
+    this.acks.push({ tag, taskId });
     this.schedule();
   }
 
@@ -66,23 +73,30 @@ export class Settler {
     }
   }
 
-  private async write(stores: StoreRequest[], acks: string[]): Promise<void> {
+  private async write(stores: StoreRequest[], acks: Ack[]): Promise<void> {
+    let ready = acks;
+    let stored = true;
     try {
       if (stores.length > 0) await (await this.backend()).store(stores);
     } catch (err) {
-      this.requeue(stores, acks, 'store results', err);
-      return;
+      stored = false;
+      const waiting = new Set(stores.map((s) => s.taskId));
+      const held = acks.filter((a) => a.taskId === undefined || waiting.has(a.taskId));
+      ready = acks.filter((a) => a.taskId !== undefined && !waiting.has(a.taskId));
+      this.requeue(stores, held, 'store results', err);
     }
+    if (ready.length === 0) return;
     try {
-      if (acks.length > 0) await this.broker.ack(acks);
-      this.retryDelay = 100;
-      this.onAcked(acks);
+      const tags = ready.map((a) => a.tag);
+      await this.broker.ack(tags);
+      if (stored) this.retryDelay = 100;
+      this.onAcked(tags);
     } catch (err) {
-      this.requeue([], acks, 'acknowledge messages', err);
+      this.requeue([], ready, 'acknowledge messages', err);
     }
   }
 
-  private requeue(stores: StoreRequest[], acks: string[], what: string, err: unknown): void {
+  private requeue(stores: StoreRequest[], acks: Ack[], what: string, err: unknown): void {
     this.log.error(`Cannot ${what} (${(err as Error).message}); retrying in ${this.retryDelay} ms`);
     this.stores.unshift(...stores);
     this.acks.unshift(...acks);

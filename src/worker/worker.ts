@@ -59,11 +59,6 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
-/** Redis broker extra (stores/redis/connection.ts): the warning for an eviction policy that can lose queue keys. */
-interface EvictionCheck {
-  evictionWarning?: () => Promise<string | null>;
-}
-
 /** The parts of a started worker, made together in start(). */
 interface Parts {
   broker: Broker;
@@ -92,6 +87,8 @@ export class Worker extends EventEmitter implements PidboxWorker {
   private mode: Mode = 'idle';
   private parts: Parts | null = null;
   private timers: NodeJS.Timeout[] = [];
+  /** The last heartbeat failure logged, so an outage is reported once. */
+  private heartbeatFailure: string | null = null;
   private stopPidbox: (() => Promise<void>) | null = null;
   /** Set once a cold shutdown began: the time by which it ends. */
   private coldUntil: number | null = null;
@@ -116,7 +113,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
     if (this.mode !== 'idle') throw new CeleriacError(ErrorCode.BadOption, `this worker was already started (${this.mode})`);
     const parts = await this.assemble();
     const { broker } = parts;
-    const eviction = await (broker as Broker & EvictionCheck).evictionWarning?.();
+    const eviction = await broker.evictionWarning?.();
     if (eviction) this.log.warning(eviction);
     // on a full Redis (E_BROKER_FULL) the worker must still start: consuming and acking frees memory
     await this.unlessFull('declare its queues', () => broker.declareQueues(this.queues));
@@ -242,7 +239,15 @@ export class Worker extends EventEmitter implements PidboxWorker {
       p.consumer.reserved.size === 0 ? Promise.resolve() : p.broker.renew([...p.consumer.reserved.keys()]),
     ]);
     if (leases.status === 'rejected') this.log.warning(`Cannot renew reservations: ${(leases.reason as Error).message}`);
-    else if (beat.status === 'rejected') this.log.warning(`Cannot write the heartbeat: ${(beat.reason as Error).message}`);
+    else if (beat.status === 'rejected') {
+      // said once per cause, not every renewal: a full Redis can last hours
+      const why = (beat.reason as Error).message;
+      if (why !== this.heartbeatFailure) this.log.warning(`Cannot write the heartbeat: ${why}`);
+      this.heartbeatFailure = why;
+    } else if (this.heartbeatFailure !== null) {
+      this.heartbeatFailure = null;
+      this.log.info('Heartbeat written again');
+    }
   }
 
   private async recover(): Promise<void> {

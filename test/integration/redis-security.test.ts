@@ -71,6 +71,7 @@ describe('TLS with rediss://', () => {
   let redis: RedisServer;
   let tlsPort: number;
   let ca: string;
+  let otherCa: string;
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'celeriac-tls-'));
     const sh = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
@@ -80,6 +81,8 @@ describe('TLS with rediss://', () => {
     sh(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt',
       '-days', '1', '-extfile', 'ext.cnf']);
     ca = join(dir, 'ca.crt');
+    sh(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '1', '-subj', '/CN=another-ca']);
+    otherCa = join(dir, 'other.crt');
     tlsPort = await freePort();
     redis = await startRedis({ args: ['--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'server.crt'),
       '--tls-key-file', join(dir, 'server.key'), '--tls-ca-cert-file', ca, '--tls-auth-clients', 'no'] });
@@ -98,6 +101,30 @@ describe('TLS with rediss://', () => {
     app.task('sec.x', () => 1);
     await assert.rejects(app.sendTask('sec.x'), /self.signed|unable to (verify|get)|certificate/i);
     await app.close();
+  });
+
+  test('a CA file that cannot be read is E_BAD_URL naming the file and the cause', async () => {
+    const app = new Celeriac('tls', { broker: `rediss://127.0.0.1:${tlsPort}/0?ca=/missing/ca.pem` });
+    app.task('sec.x', () => 1);
+    await assert.rejects(app.sendTask('sec.x'), (e: unknown) => {
+      assert.ok(e instanceof CeleriacError, String(e));
+      assert.equal(e.code, 'E_BAD_URL');
+      assert.match(e.message, /ca=\/missing\/ca\.pem/);
+      assert.match(e.message, /ENOENT|no such file/);
+      return true;
+    });
+    await app.close();
+  });
+
+  test('a worker given the wrong CA exits naming the TLS cause, the URL and E_CONNECTION', async () => {
+    const url = `rediss://127.0.0.1:${tlsPort}/0?ca=${encodeURIComponent(otherCa)}`;
+    const w = celeriac(['-A', 'test/apps/basic', 'worker', '-l', 'info'], { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url });
+    const { code, out } = await exec(w, 60_000);
+    assert.notEqual(code, 0, out);
+    assert.match(out, /self.signed|unable to (verify|get)|certificate/i);
+    assert.match(out, new RegExp(`rediss://127\\.0\\.0\\.1:${tlsPort}`));
+    assert.match(out, /\[E_CONNECTION\]/);
+    assert.doesNotMatch(out, /max retries per request/i);
   });
 });
 

@@ -390,7 +390,8 @@ describe('malformed messages', () => {
     const dead = await broker.deadLetters(100);
     assert.equal(dead.length, cases.length, `dead letters: ${JSON.stringify(dead.map((d) => d.reason))}`);
     for (const c of cases) {
-      const entry = dead.find((d) => d.raw === c.raw);
+      // a dead letter keeps a big message's head only, with the size of all of it
+      const entry = dead.find((d) => d.raw === c.raw || (d.truncated && c.raw.startsWith(d.raw) && d.size === Buffer.byteLength(c.raw)));
       assert.ok(entry, `${c.name} is in the dead-letter list with its raw message`);
       assert.match(entry.reason, c.reason, `${c.name}: ${entry.reason}`);
       assert.equal(entry.queue, 'celery');

@@ -11,7 +11,6 @@
  *   happens after subscribing, so nothing falls in between.
  * Tables: see schema.ts.
  */
-import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { decodeResultMeta, encodeResultMeta, type ResultMeta } from '../../protocol/index.ts';
 import {
   lazyImmediate, openStore, sqliteDisplayUrl, sqliteFailure, sqlitePathFromUrl, type OpenOptions, type SharedDatabase,
@@ -52,9 +51,10 @@ export class SqliteBackend implements ResultBackend {
       createBackendSchema(this.handle.db);
       this.s = backendStatements(this.handle.db);
     } catch (err) {
+      // E_CONNECTION, or E_BROKER_FULL when the disk is full (before release: the connection checkpoints its log)
+      const failure = sqliteFailure(file, 'create the result tables in', err);
       this.handle.release();
-      throw new CeleriacError(ErrorCode.Connection,
-        `cannot prepare SQLite result backend in ${file} (${(err as Error).message})`, { cause: err });
+      throw failure;
     }
   }
 

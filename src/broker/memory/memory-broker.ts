@@ -13,8 +13,8 @@ import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMe
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
 import { memoryBeatStore } from './beat-store.ts';
-import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
-import { deadLetterEntry } from '../../stores/dead-letter.ts';
+import { DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
+import { deadLetterEntry, headerTaskId, tooBigReason, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 import { closedError } from '../../stores/errors.ts';
 
@@ -64,6 +64,16 @@ export class MemoryBroker implements Broker {
         while (n < max && list.length > 0) {
           const m = list.shift()!;
           n++;
+          const size = Buffer.byteLength(m.raw);
+          const maxBytes = this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+          if (size > maxBytes) {
+            // refused before anything decodes it; the worker gets only what the dead letter keeps
+            const entry = deadLetterEntry(tooBigReason(size, maxBytes), queue, m.raw, now);
+            this.keep(entry);
+            const taskId = headerTaskId(m.raw);
+            out.rejected.push({ raw: entry.raw, queue, reason: entry.reason, ...(taskId ? { taskId } : {}) });
+            continue;
+          }
           const read = readDeliveryTag(m.raw);
           if (read.tag !== undefined) {
             this.store.reserved.set(read.tag, { message: m, leaseUntil: now + this.leaseMs, reservedAt: now });
@@ -133,7 +143,15 @@ export class MemoryBroker implements Broker {
   }
 
   private addDeadLetter(reason: string, queue: string, raw: string, now = Date.now()): void {
-    this.store.deadLetters(this.options.deadLetterQueue).unshift(deadLetterEntry(reason, queue, raw, now));
+    this.keep(deadLetterEntry(reason, queue, raw, now));
+  }
+
+  /** Newest first; the list keeps `deadLetterLimit` entries. */
+  private keep(entry: Entry): void {
+    const list = this.store.deadLetters(this.options.deadLetterQueue);
+    list.unshift(entry);
+    const kept = this.options.deadLetterLimit ?? DEAD_LETTERS_KEPT;
+    if (list.length > kept) list.length = kept;
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {

@@ -11,8 +11,10 @@
  * reservation older than the visibility timeout that nobody renewed — a dead Python worker's, as kombu would.
  */
 import type { Redis } from 'ioredis';
-import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
-import { closeRedis, connectRedis, connectionError } from '../../stores/redis/connection.ts';
+import type {
+  BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, Rejected, ReserveResult, WorkerPresence,
+} from '../broker.ts';
+import { closeRedis, connectRedis, connectionError, evictionWarning } from '../../stores/redis/connection.ts';
 import { closedError } from '../../stores/errors.ts';
 import {
   ETA, WORKERS, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
@@ -22,7 +24,9 @@ import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
 import { maskUrl, redisOptionsFromUrl } from '../../stores/redis/url.ts';
 import { priorityOf, redelivered } from '../envelope.ts';
 import { RedisControl } from './control.ts';
-import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
+import {
+  DEAD_LETTER_HEAD_BYTES, DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH,
+} from '../../stores/limits.ts';
 import { deadLetterEntry, parseDeadLetter } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 
@@ -42,6 +46,8 @@ export class RedisBroker implements Broker {
   private readonly declared = new Set<string>();
   private readonly outbox: Array<{ messages: OutgoingMessage[]; resolve: () => void; reject: (e: unknown) => void }> = [];
   private closed = false;
+  /** The eviction policy is looked at once: by a worker's start, `celeriac status`, or else a producer's first publish. */
+  private evictionChecked = false;
 
   constructor(private readonly url: string, private readonly options: BrokerOptions) {
     this.displayUrl = maskUrl(url);
@@ -85,6 +91,10 @@ export class RedisBroker implements Broker {
     return this.options.deadLetterQueue;
   }
 
+  private get dlqKept(): number {
+    return this.options.deadLetterLimit ?? DEAD_LETTERS_KEPT;
+  }
+
   /** Every call: E_CLOSED after close(), and any failure as one coded error (stores/redis/connection.ts). */
   private async use<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw closedError('broker', this.displayUrl);
@@ -117,8 +127,23 @@ export class RedisBroker implements Broker {
     });
   }
 
+  /** The warning for a Redis that may evict keys, or null (stores/redis/connection.ts). A worker logs it. */
+  evictionWarning(): Promise<string | null> {
+    this.evictionChecked = true;
+    return evictionWarning(this.client);
+  }
+
+  /** A producer's first publish: warn once (process warning E_EVICTION_POLICY) when Redis may evict queue keys. */
+  private checkEvictionOnce(): Promise<void> | undefined {
+    if (this.evictionChecked) return undefined;
+    return this.evictionWarning().then((w) => {
+      if (w) process.emitWarning(w, { code: 'E_EVICTION_POLICY' });
+    });
+  }
+
   private async flushOutbox(): Promise<void> {
     const batch = this.outbox.splice(0);
+    const checking = this.checkEvictionOnce();
     let replies: [Error | null, unknown][];
     try {
       await this.declareQueues([...new Set(batch.flatMap((b) => b.messages.map((m) => m.queue)))]);
@@ -137,6 +162,7 @@ export class RedisBroker implements Broker {
       }
       for (const q of woken) pipe.publish(this.wakeChannel(q), '');
       replies = ((await pipe.exec()) ?? []) as [Error | null, unknown][];
+      await checking;
     } catch (err) {
       const failure = connectionError(this.client, err);
       for (const b of batch) b.reject(failure);
@@ -159,9 +185,13 @@ export class RedisBroker implements Broker {
 
   private static parseReserved(flat: string[]): ReserveResult {
     const out: ReserveResult = { deliveries: [], rejected: [] };
-    for (let i = 0; i < flat.length; i += 4) {
+    for (let i = 0; i < flat.length; i += 5) {
       if (flat[i] === 'R') out.deliveries.push({ queue: flat[i + 1], tag: flat[i + 2], raw: flat[i + 3] });
-      else out.rejected.push({ queue: flat[i + 1], reason: flat[i + 2], raw: flat[i + 3] });
+      else {
+        const r: Rejected = { queue: flat[i + 1], reason: flat[i + 2], raw: flat[i + 3] };
+        if (flat[i + 4]) r.taskId = flat[i + 4];
+        out.rejected.push(r);
+      }
     }
     return out;
   }
@@ -183,7 +213,8 @@ export class RedisBroker implements Broker {
     const { keys, names } = bandMajorKeys(queues);
     const c = this.clock();
     const flat = await this.client.celeriacReserve(
-      keys.length + 4, UNACKED, UNACKED_INDEX, LEASES, this.dlq, ...keys, max, c.now, c.leaseUntil, c.iso, ...names,
+      keys.length + 4, UNACKED, UNACKED_INDEX, LEASES, this.dlq, ...keys, max, c.now, c.leaseUntil, c.iso,
+      this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES, this.dlqKept, DEAD_LETTER_HEAD_BYTES, ...names,
     );
     return RedisBroker.parseReserved(flat);
   }
@@ -191,7 +222,7 @@ export class RedisBroker implements Broker {
   ack(tags: string[]): Promise<void> {
     return this.use(async () => {
       if (tags.length === 0) return;
-      await this.client.multi().hdel(UNACKED, ...tags).zrem(UNACKED_INDEX, ...tags).zrem(LEASES, ...tags).exec();
+      await this.client.celeriacAck(UNACKED, UNACKED_INDEX, LEASES, ...tags);
     });
   }
 
@@ -199,14 +230,7 @@ export class RedisBroker implements Broker {
     return this.use(async () => {
       if (tags.length === 0) return;
       const c = this.clock();
-      const leases: (string | number)[] = [];
-      const index: (string | number)[] = [];
-      for (const t of tags) {
-        leases.push(c.leaseUntil, t);
-        index.push(c.now, t);
-      }
-      // XX: a reservation acked meanwhile must not come back to life
-      await Promise.all([this.client.zadd(LEASES, 'XX', ...leases), this.client.zadd(UNACKED_INDEX, 'XX', ...index)]);
+      await this.client.celeriacRenew(LEASES, UNACKED_INDEX, c.leaseUntil, c.now, ...tags);
     });
   }
 
@@ -271,6 +295,7 @@ export class RedisBroker implements Broker {
           // an unacked entry we cannot read: set it aside rather than loop over it for ever
           await this.client.multi()
             .lpush(this.dlq, JSON.stringify(deadLetterEntry('unreadable unacked entry', '', entry, c.ms)))
+            .ltrim(this.dlq, 0, this.dlqKept - 1)
             .hdel(UNACKED, tag).zrem(UNACKED_INDEX, tag).zrem(LEASES, tag).exec();
           continue;
         }
@@ -286,7 +311,7 @@ export class RedisBroker implements Broker {
     return this.use(async () => {
       const entry = JSON.stringify(deadLetterEntry(reason, delivery.queue, delivery.raw));
       await this.client.multi()
-        .lpush(this.dlq, entry).hdel(UNACKED, delivery.tag).zrem(UNACKED_INDEX, delivery.tag).zrem(LEASES, delivery.tag)
+        .lpush(this.dlq, entry).ltrim(this.dlq, 0, this.dlqKept - 1).hdel(UNACKED, delivery.tag).zrem(UNACKED_INDEX, delivery.tag).zrem(LEASES, delivery.tag)
         .exec();
     });
   }

@@ -13,6 +13,8 @@ const PROMOTE_LUA = `${moveBack}\n${read('promote')}`;
 const BEAT_FIRE_LUA = read('beat-fire');
 const LOCK_LUA = read('lock');
 const UNLOCK_LUA = read('unlock');
+const ACK_LUA = read('ack');
+const RENEW_LUA = read('renew');
 const LEAVE_LUA = `${moveBack}\n${read('leave')}`;
 
 export interface BrokerScripts {
@@ -23,6 +25,8 @@ export interface BrokerScripts {
   celeriacBeatFire(...args: (string | number)[]): Promise<number>;
   celeriacLock(key: string, owner: string, ttlMs: number): Promise<number>;
   celeriacUnlock(key: string, owner: string): Promise<number>;
+  celeriacAck(unacked: string, index: string, leases: string, ...tags: string[]): Promise<number>;
+  celeriacRenew(leases: string, index: string, leaseUntil: number, now: number, ...tags: string[]): Promise<number>;
   celeriacLeave(workers: string, eta: string, instance: string, now: number, wakePrefix: string): Promise<[number, number]>;
 }
 
@@ -34,6 +38,8 @@ export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
   redis.defineCommand('celeriacBeatFire', { lua: BEAT_FIRE_LUA, numberOfKeys: 3 });
   redis.defineCommand('celeriacLock', { lua: LOCK_LUA, numberOfKeys: 1 });
   redis.defineCommand('celeriacUnlock', { lua: UNLOCK_LUA, numberOfKeys: 1 });
+  redis.defineCommand('celeriacAck', { lua: ACK_LUA, numberOfKeys: 3 });
+  redis.defineCommand('celeriacRenew', { lua: RENEW_LUA, numberOfKeys: 2 });
   redis.defineCommand('celeriacLeave', { lua: LEAVE_LUA, numberOfKeys: 2 });
   return redis as Redis & BrokerScripts;
 }

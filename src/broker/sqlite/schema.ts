@@ -8,7 +8,8 @@
  *       state 'reserved'  held by a consumer until acked, requeued, dead-lettered, deferred, or its lease runs out
  *       state 'parked'    an ETA message (defer, or publish with dueAt) until promoteDue() makes it ready
  *   celeriac_counters      'seq': the last seq handed to a published message (publishes go to the back)
- *   celeriac_dead_letters  list (the dead-letter queue's name), reason, queue, raw, at (ISO): messages set aside
+ *   celeriac_dead_letters  list (the dead-letter queue's name), reason, queue, raw, at (ISO), size, sha1, truncated:
+ *                          messages set aside (stores/dead-letter.ts), the newest `deadLetterLimit` per list
  *   celeriac_workers       instance -> alive_until (ms): live celeriac workers (heartbeat / leave)
  *   celeriac_beat_locks    app -> owner, expires_at (ms): beat's leader lock
  *   celeriac_beat_runs     (app, entry) -> last_run (ms)
@@ -44,7 +45,10 @@ CREATE TABLE IF NOT EXISTS celeriac_dead_letters (
   reason TEXT NOT NULL,
   queue TEXT NOT NULL,
   raw TEXT NOT NULL,
-  at TEXT NOT NULL
+  at TEXT NOT NULL,
+  size INTEGER,
+  sha1 TEXT,
+  truncated INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS celeriac_dead_letters_list ON celeriac_dead_letters (list, id);
 CREATE TABLE IF NOT EXISTS celeriac_workers (instance TEXT PRIMARY KEY, alive_until INTEGER NOT NULL) WITHOUT ROWID;
@@ -62,9 +66,31 @@ export interface MessageRow {
   raw: string;
 }
 
+export interface DeadLetterRow {
+  reason: string;
+  queue: string;
+  raw: string;
+  at: string;
+  /** NULL in rows written before the entry kept a size and hash (the message was then kept whole). */
+  size: number | null;
+  sha1: string | null;
+  truncated: number;
+}
+
+/** Columns added to celeriac_dead_letters after its first release: added to files made before. */
+const DEAD_LETTER_COLUMNS: Array<[string, string]> = [
+  ['size', 'INTEGER'], ['sha1', 'TEXT'], ['truncated', 'INTEGER NOT NULL DEFAULT 0'],
+];
+
 /** Create the tables if missing (idempotent; safe when several processes start at once). */
 export function createBrokerSchema(db: Db): void {
-  db.transaction(() => db.exec(DDL)).immediate();
+  db.transaction(() => {
+    db.exec(DDL);
+    const have = new Set(db.prepare<[], { name: string }>(`PRAGMA table_info(celeriac_dead_letters)`).all().map((c) => c.name));
+    for (const [name, type] of DEAD_LETTER_COLUMNS) {
+      if (!have.has(name)) db.exec(`ALTER TABLE celeriac_dead_letters ADD COLUMN ${name} ${type}`);
+    }
+  }).immediate();
 }
 
 const M = 'celeriac_messages';
@@ -103,9 +129,13 @@ export function brokerStatements(db: Db) {
       `SELECT instance, alive_until FROM celeriac_workers WHERE alive_until > ? ORDER BY instance`),
     purge: p(`DELETE FROM ${M} WHERE state = 'ready' AND queue = ?`),
     queueLength: p<number>(`SELECT COUNT(*) FROM ${M} WHERE state = 'ready' AND queue = ?`).pluck(),
-    addDeadLetter: p(`INSERT INTO celeriac_dead_letters (list, reason, queue, raw, at) VALUES (?, ?, ?, ?, ?)`),
-    deadLetters: p<{ reason: string; queue: string; raw: string; at: string }>(
-      `SELECT reason, queue, raw, at FROM celeriac_dead_letters WHERE list = ? ORDER BY id DESC LIMIT ?`),
+    addDeadLetter: p(`INSERT INTO celeriac_dead_letters (list, reason, queue, raw, at, size, sha1, truncated)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    /** Keep the newest N (third parameter) entries of a list. */
+    trimDeadLetters: p(`DELETE FROM celeriac_dead_letters WHERE list = ? AND id <= (SELECT id FROM celeriac_dead_letters
+      WHERE list = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`),
+    deadLetters: p<DeadLetterRow>(`SELECT reason, queue, raw, at, size, sha1, truncated FROM celeriac_dead_letters
+      WHERE list = ? ORDER BY id DESC LIMIT ?`),
     lockHolder: p<{ owner: string; expires_at: number }>(`SELECT owner, expires_at FROM celeriac_beat_locks WHERE app = ?`),
     setLock: p(`INSERT INTO celeriac_beat_locks (app, owner, expires_at) VALUES (?, ?, ?)
       ON CONFLICT (app) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`),

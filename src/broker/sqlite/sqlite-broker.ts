@@ -16,20 +16,25 @@
  * Tables: see schema.ts.
  */
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
-import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import {
   lazyImmediate, openStore, sqliteDisplayUrl, sqliteFailure, sqlitePathFromUrl,
   type Db, type OpenOptions, type SharedDatabase,
 } from '../../stores/sqlite/database.ts';
-import { brokerStatements, createBrokerSchema, type BrokerStatements, type MessageRow } from './schema.ts';
+import { brokerStatements, createBrokerSchema, type BrokerStatements, type DeadLetterRow, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
-import { DEAD_LETTERS_LIMIT, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
-import { deadLetterEntry, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
+import { DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
+import { deadLetterEntry, headerTaskId, parseDeadLetter, tooBigReason, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 import { closedError } from '../../stores/errors.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
+
+/** A row of celeriac_dead_letters as the entry it was built from; rows written before size/sha1 existed kept all. */
+function readDeadLetterRow(r: DeadLetterRow): DeadLetter {
+  if (r.size === null || r.sha1 === null) return parseDeadLetter(JSON.stringify(r), 'celeriac_dead_letters');
+  return { reason: r.reason, queue: r.queue, raw: r.raw, at: r.at, size: r.size, sha1: r.sha1, truncated: r.truncated === 1 };
+}
 
 export type SqliteBrokerOptions = OpenOptions;
 
@@ -51,9 +56,10 @@ export class SqliteBroker implements Broker {
       createBrokerSchema(this.db);
       this.s = brokerStatements(this.db);
     } catch (err) {
+      // E_CONNECTION, or E_BROKER_FULL when the disk is full (before release: the connection checkpoints its log)
+      const failure = sqliteFailure(file, 'create the broker tables in', err);
       this.handle.release();
-      throw new CeleriacError(ErrorCode.Connection, `cannot prepare SQLite broker in ${file} (${(err as Error).message})`,
-        { cause: err });
+      throw failure;
     }
   }
 
@@ -114,6 +120,17 @@ export class SqliteBroker implements Broker {
         if (n >= max) return out;
         for (const row of this.s.nextReady.all(queue, band, max - n)) {
           n++;
+          const size = Buffer.byteLength(row.raw);
+          const maxBytes = this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+          if (size > maxBytes) {
+            // refused before anything decodes it; the worker gets only what the dead letter keeps
+            const entry = deadLetterEntry(tooBigReason(size, maxBytes), queue, row.raw, now);
+            this.s.deleteRow.run(row.id);
+            this.addDeadLetter(entry);
+            const taskId = headerTaskId(row.raw);
+            out.rejected.push({ raw: entry.raw, queue, reason: entry.reason, ...(taskId ? { taskId } : {}) });
+            continue;
+          }
           const read = readDeliveryTag(row.raw);
           if (read.tag !== undefined) {
             this.s.markReserved.run(read.tag, leaseUntil, now, row.id);
@@ -200,7 +217,9 @@ export class SqliteBroker implements Broker {
 
   /** Keep an entry in the dead-letter list (inside a caller's transaction). */
   private addDeadLetter(e: Entry): void {
-    this.s.addDeadLetter.run(this.options.deadLetterQueue, e.reason, e.queue, e.raw, e.at);
+    const list = this.options.deadLetterQueue;
+    this.s.addDeadLetter.run(list, e.reason, e.queue, e.raw, e.at, e.size, e.sha1, e.truncated ? 1 : 0);
+    this.s.trimDeadLetters.run(list, list, this.options.deadLetterLimit ?? DEAD_LETTERS_KEPT);
   }
 
   private readonly deadLetterTx = this.immediate((d: Delivery, entry: Entry) => {
@@ -213,7 +232,7 @@ export class SqliteBroker implements Broker {
   }
 
   async deadLetters(limit = DEAD_LETTERS_LIMIT): Promise<DeadLetter[]> {
-    return this.use('read dead letters from', () => this.s.deadLetters.all(this.options.deadLetterQueue, limit).map((r) => ({ ...r })));
+    return this.use('read dead letters from', () => this.s.deadLetters.all(this.options.deadLetterQueue, limit).map(readDeadLetterRow));
   }
 
   private readonly purgeTx = this.immediate((queues: string[]): number =>

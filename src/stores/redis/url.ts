@@ -1,10 +1,13 @@
 /**
  * redis:// and rediss:// URLs: `redis://[[user]:password@]host[:port][/db]`, TLS with rediss:// and the query
- * options `ca`, `cert`, `key` (file paths) and `servername`. Passwords are masked in anything we print.
+ * options `ca`, `cert`, `key` (file paths), `servername` and, on both, `socket_timeout` (seconds). Passwords are masked in anything we print.
  */
 import { readFileSync } from 'node:fs';
 import type { RedisOptions } from 'ioredis';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
+
+/** How long a command waits for its reply, whatever the connection's state (`?socket_timeout=<s>` changes it). */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 
 export function maskUrl(url: string): string {
   try {
@@ -32,12 +35,20 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
     throw new CeleriacError(ErrorCode.BadUrl, `bad database number "${dbText}" in Redis URL "${maskUrl(url)}"`);
   }
   const port = u.port ? Number(u.port) : 6379;
+  // redis-py's name: seconds a command may wait for its reply (stores/redis/connection.ts)
+  const timeoutText = u.searchParams.get('socket_timeout');
+  const timeout = timeoutText === null ? DEFAULT_COMMAND_TIMEOUT_MS / 1000 : Number(timeoutText);
+  if (!Number.isFinite(timeout) || timeout <= 0) {
+    throw new CeleriacError(ErrorCode.BadUrl,
+      `bad socket_timeout "${timeoutText}" in Redis URL "${maskUrl(url)}" (expected a number of seconds > 0)`);
+  }
   const opts: RedisOptions = {
     host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port,
     db,
     username: u.username ? decodeURIComponent(u.username) : undefined,
     password: u.password ? decodeURIComponent(u.password) : undefined,
+    commandTimeout: Math.round(timeout * 1000),
   };
   if (u.protocol === 'rediss:') {
     const q = u.searchParams;

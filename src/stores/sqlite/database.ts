@@ -11,12 +11,15 @@
  *   app (and several apps in one process) share it and its change feed; it closes with its last user.
  * - WAL journal (readers never block the writer), synchronous=NORMAL, a busy timeout so several processes take
  *   turns at the write lock instead of failing; every write is one IMMEDIATE transaction (callers' duty).
+ * - A full disk is E_BROKER_FULL, not E_CONNECTION (sqliteFailure), and each connection checkpoints its file's
+ *   write-ahead log to give the space back, after a disk-full error and while space is low (space.ts).
  * - Tables touched: none here; each user creates its own (broker: schema.ts; backend: its own schema).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CeleriacError, ErrorCode } from '../../common/errors.ts';
 import { ChangeFeed } from './notify.ts';
+import { diskFullError, isDiskFull, SpaceKeeper, spaceOf } from './space.ts';
 import { sqliteDriver, type Db } from './driver.ts';
 
 export type { Db } from './driver.ts';
@@ -48,11 +51,18 @@ export function sqlitePathFromUrl(url: string): string {
 }
 
 /**
- * A SQLite failure (locked past the busy timeout, disk full, not a database…) as one clear E_CONNECTION error naming
- * the file: `cannot <what> SQLite database <file> (<cause>)`. A CeleriacError passes unchanged.
+ * A SQLite failure as one clear coded error naming the file. A full disk (SQLITE_FULL, or an I/O error with next to
+ * nothing free) is E_BROKER_FULL, `cannot <what> SQLite database <file>: the disk is full (…)` with the free space,
+ * and a connection to the file checkpoints its log at once (space.ts). Anything else (locked past the busy timeout,
+ * not a database…) is E_CONNECTION, `cannot <what> SQLite database <file> (<cause>)`. A CeleriacError passes
+ * unchanged.
  */
 export function sqliteFailure(file: string, what: string, err: unknown): CeleriacError {
   if (err instanceof CeleriacError) return err;
+  if (isDiskFull(err, file)) {
+    const keeper = keepers.get(file)?.values().next().value;
+    return keeper ? keeper.diskFull(what, err) : diskFullError(file, what, err, null, spaceOf(dirname(file)), null);
+  }
   const message = err instanceof Error ? err.message : String(err);
   return new CeleriacError(ErrorCode.Connection, `cannot ${what} SQLite database ${file} (${message})`, { cause: err });
 }
@@ -72,16 +82,20 @@ export function lazyImmediate<A extends unknown[], R>(db: () => Db, fn: (...args
 interface Entry {
   db: Db;
   feed: ChangeFeed;
+  keeper: SpaceKeeper;
   refs: number;
 }
 
 const open = new Map<string, Entry>();
+/** Every open connection's SpaceKeeper, by file (shared and private ones): sqliteFailure finds one here. */
+const keepers = new Map<string, Set<SpaceKeeper>>();
 
 function connect(file: string): Db {
   const Database = sqliteDriver();
+  let db: Db | null = null;
   try {
     mkdirSync(dirname(file), { recursive: true });
-    const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -89,9 +103,24 @@ function connect(file: string): Db {
     db.pragma('journal_size_limit = 67108864');
     return db;
   } catch (err) {
+    try {
+      db?.close();
+    } catch {
+      // the error below is the one to report
+    }
+    if (isDiskFull(err, file)) throw diskFullError(file, 'open', err, null, spaceOf(dirname(file)), null);
     throw new CeleriacError(ErrorCode.Connection, `cannot open SQLite database ${file} (${(err as Error).message})`,
       { cause: err });
   }
+}
+
+/** A connection's entry: its change feed tells its SpaceKeeper of every commit. */
+function entryFor(file: string, db: Db): Entry {
+  const keeper = new SpaceKeeper(db, file, BUSY_TIMEOUT_MS);
+  let set = keepers.get(file);
+  if (!set) keepers.set(file, (set = new Set()));
+  set.add(keeper);
+  return { db, feed: new ChangeFeed(db, file, () => keeper.committed()), keeper, refs: 0 };
 }
 
 /** A handle on `entry` whose release() counts once, however often its user calls it. */
@@ -108,6 +137,10 @@ function handle(file: string, entry: Entry, onLast: () => void): SharedDatabase 
       if (--entry.refs > 0) return;
       onLast();
       entry.feed.close();
+      entry.keeper.close();
+      const set = keepers.get(file);
+      set?.delete(entry.keeper);
+      if (set?.size === 0) keepers.delete(file);
       entry.db.close();
     },
   };
@@ -117,8 +150,7 @@ function handle(file: string, entry: Entry, onLast: () => void): SharedDatabase 
 export function openDatabase(file: string): SharedDatabase {
   let entry = open.get(file);
   if (!entry) {
-    const db = connect(file);
-    entry = { db, feed: new ChangeFeed(db, file), refs: 0 };
+    entry = entryFor(file, connect(file));
     open.set(file, entry);
   }
   return handle(file, entry, () => open.delete(file));
@@ -126,8 +158,7 @@ export function openDatabase(file: string): SharedDatabase {
 
 /** A connection of its own, not shared with the rest of the process (tests use it as "another process"). */
 export function openPrivateDatabase(file: string): SharedDatabase {
-  const db = connect(file);
-  return handle(file, { db, feed: new ChangeFeed(db, file), refs: 0 }, () => {});
+  return handle(file, entryFor(file, connect(file)), () => {});
 }
 
 export interface OpenOptions {

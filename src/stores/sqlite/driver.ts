@@ -25,6 +25,7 @@ export interface Transaction<F extends (...args: never[]) => unknown> {
 
 export interface Db {
   readonly open: boolean;
+  readonly inTransaction: boolean;
   prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Statement<R> & { readonly __params?: P };
   transaction<F extends (...args: never[]) => unknown>(fn: F): Transaction<F>;
   pragma(source: string, options?: { simple?: boolean }): unknown;

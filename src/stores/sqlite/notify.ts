@@ -39,7 +39,8 @@ export class ChangeFeed {
   private lastEventAt = 0;
   private closed = false;
 
-  constructor(private readonly db: Db, private readonly file: string) {
+  /** `onCommit` hears of every changed() (stores/sqlite/space.ts watches the log's size after commits). */
+  constructor(private readonly db: Db, private readonly file: string, private readonly onCommit?: () => void) {
     this.base = basename(file);
   }
 
@@ -66,6 +67,7 @@ export class ChangeFeed {
 
   /** This connection committed something others may wait for. */
   changed(): void {
+    this.onCommit?.();
     this.emitSoon();
   }
 
