@@ -14,12 +14,14 @@ import type { ResultBackend } from '../backend/backend.ts';
 import { createBackend } from '../backend/registry.ts';
 import { AsyncResult } from '../task/async-result.ts';
 import { Task, type Call, type TaskHandler, type TaskProducer } from '../task/task.ts';
+import { Signature, type SignatureOptions } from '../task/signature.ts';
 import {
   checkApplyOptions, checkTaskOptions, refuseAmbiguousKwargs, type ApplyOptions, type TaskOptions,
 } from '../task/options.ts';
 import { closest } from '../common/closest.ts';
 import { resolveConfig, resolveTaskOptions, type CeleriacConfig, type ResolvedConfig } from './config.ts';
 import { Router } from './routing.ts';
+import { registerBuiltins } from './builtins.ts';
 
 export interface PreparedMessage extends OutgoingMessage {
   id: string;
@@ -80,6 +82,7 @@ export class Celeriac implements TaskProducer {
     this.main = main;
     this.conf = resolveConfig(config);
     this.router = new Router(this.conf.taskRoutes);
+    registerBuiltins(this);
   }
 
   /** Define a task. `name` is the wire name; the returned task is typed by the handler's parameters and result. */
@@ -98,6 +101,19 @@ export class Celeriac implements TaskProducer {
       resolveTaskOptions(options, this.conf));
     this.tasks.set(name, task as unknown as Task);
     return task;
+  }
+
+  /** The options a registered task was defined with (canvas routing). @internal */
+  taskDefaults(name: string): TaskOptions | undefined {
+    return this.tasks.get(name)?.options;
+  }
+
+  /** A signature of any task by name, also one defined only elsewhere (e.g. in Python): Celery's `app.signature`. */
+  signature<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {},
+    options: SignatureOptions = {}): Signature<R> {
+    return new Signature<R>(this, {
+      task: name, args: [...args], kwargs: { ...kwargs }, options: {}, subtask_type: null, immutable: false, chord_size: null,
+    }).set(options);
   }
 
   /** The broker, connected on first use (one per app). For tools and tests; tasks never need it. */

@@ -1,10 +1,11 @@
 /** The worker's start-up banner, laid out like Celery's so that a Celery user finds each line where they expect it. */
 import { arch, release, type } from 'node:os';
 import type { Worker } from '../worker/worker.ts';
+import { isBuiltin } from '../app/builtins.ts';
 
 export function workerBanner(worker: Worker, version: string, brokerUrl: string, backendUrl: string): string {
   const app = worker.app;
-  const tasks = [...app.tasks.keys()].sort();
+  const tasks = [...app.tasks.keys()].filter((t) => !isBuiltin(t)).sort();
   const lines = [
     ` -------------- ${worker.hostname} v${version} (celeriac)`,
     `--- ***** ----- `,

@@ -17,7 +17,17 @@ export interface GetOptions {
   propagate?: boolean;
 }
 
+/** What a parent result is: a task's AsyncResult or a group's GroupResult. */
+export interface ResultHandle {
+  readonly id: string;
+  get(options?: GetOptions): Promise<unknown>;
+  ready(): Promise<boolean>;
+}
+
 export class AsyncResult<R = unknown> {
+  /** The result of the step before this one in a chain (or a chord's header group), when known. */
+  parent: ResultHandle | null = null;
+
   constructor(readonly id: string, private readonly source: ResultSource) {}
 
   /** The stored record, or null while PENDING. */

@@ -2,7 +2,10 @@
  * A task definition: a name (the same string on both sides of the wire), a handler typed by its parameters, and
  * options. Calling it publishes a message; running it is the worker's business.
  */
-import type { AsyncResult, ResultSource } from './async-result.ts';
+import type { AsyncResult } from './async-result.ts';
+import type { GroupResult } from './group-result.ts';
+import { starmapSignature } from './canvas.ts';
+import { Signature, type CanvasApp } from './signature.ts';
 import type { TaskContext } from './context.ts';
 import { refuseAmbiguousKwargs, type ApplyOptions, type ResolvedTaskOptions, type TaskOptions } from './options.ts';
 
@@ -16,7 +19,7 @@ export interface Call<A extends unknown[]> {
 }
 
 /** What a task needs from its app to be called. */
-export interface TaskProducer extends ResultSource {
+export interface TaskProducer extends CanvasApp {
   applyTask(name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions,
     defaults?: TaskOptions): Promise<AsyncResult<unknown>>;
   applyMany(name: string, calls: Call<unknown[]>[], defaults?: TaskOptions): Promise<AsyncResult<unknown>[]>;
@@ -53,6 +56,45 @@ export class Task<A extends unknown[] = any[], R = unknown> {
       }
     }
     return this.producer.applyTask(this.name, args ?? [], kwargs ?? {}, options ?? {}, this.options) as Promise<AsyncResult<R>>;
+  }
+
+  /**
+   * A signature of this task with the first arguments given (Celery's `s`): in a chain, the previous result is
+   * prepended to them, so `add.s(3)` in `chain(add.s(1, 2), add.s(3))` runs `add(3, 3)`.
+   */
+  s(...args: Partial<A>): Signature<R> {
+    return this.signature(args as unknown[], {}, false);
+  }
+
+  /** A signature whose arguments are final (Celery's `si`): a chain does not prepend the previous result. */
+  si(...args: A): Signature<R> {
+    return this.signature(args, {}, true);
+  }
+
+  /** A signature with keyword arguments too; `immutable` as `si`. */
+  signature(args: unknown[] = [], kwargs: Record<string, unknown> = {}, immutable = false): Signature<R> {
+    return new Signature<R>(this.producer, {
+      task: this.name, args: [...args], kwargs: { ...kwargs }, options: {}, subtask_type: null, immutable, chord_size: null,
+    });
+  }
+
+  /** One message that runs this task once per item, `task(item)`, and gives the list of values (Celery's `map`). */
+  map(items: unknown[]): Signature<R[]> {
+    return new Signature<R[]>(this.producer, starmapSignature('celery.map', 'xmap', this.signature().toJSON(), [...items]));
+  }
+
+  /** One message that runs this task once per argument list, `task(...args)` (Celery's `starmap`). */
+  starmap(argsList: A[]): Signature<R[]> {
+    return new Signature<R[]>(this.producer, starmapSignature('celery.starmap', 'xstarmap', this.signature().toJSON(),
+      argsList.map((a) => [...a])));
+  }
+
+  /** The argument lists split into messages of `n` calls each, run as a group (Celery's `chunks`). */
+  chunks(argsList: A[], n: number): Signature<R[][], GroupResult<R[]>> {
+    return new Signature<R[][], GroupResult<R[]>>(this.producer, {
+      task: 'celery.chunks', args: [], kwargs: { task: this.signature().toJSON(), it: argsList.map((a) => [...a]), n },
+      options: {}, subtask_type: 'chunks', immutable: true, chord_size: null,
+    });
   }
 
   /**

@@ -17,7 +17,8 @@ import type { TaskContext, TaskRequest } from '../task/context.ts';
 import type { ErrorMatcher, ResolvedTaskOptions, RetryOptions } from '../task/options.ts';
 import type { Settler } from './settler.ts';
 import { taskRecord, type Records } from './records.ts';
-import { failureFollowups, joinChord, pendingChainIds, successFollowups } from './followups.ts';
+import { joinChord, pendingChainIds, runErrbacks, successFollowups } from './followups.ts';
+import { publishPlan } from '../task/canvas.ts';
 
 /** What every part of a started worker works with. */
 export interface WorkerEnv {
@@ -200,12 +201,12 @@ async function trace(env: ExecEnv, run: Running, task: Task): Promise<void> {
   }
   if (run.terminated) return;
   const elapsed = (performance.now() - t0) / 1000;
-  const { messages, children } = successFollowups(app, msg, value);
-  if (messages.length > 0) await env.broker.publish(messages);
+  const { plan, children } = successFollowups(app, msg, value);
+  await publishPlan(plan, () => Promise.resolve(env.broker), () => Promise.resolve(env.backend));
   const record = taskRecord(msg, 'SUCCESS', value, { children });
   if (isChordPart(msg)) {
     await env.records.now(record);
-    await joinChord(app, env.backend, msg, 'SUCCESS', value);
+    await joinChord(app, env.backend, msg, 'SUCCESS', value, log);
   } else if (keep) {
     env.records.batched(record);
   }
@@ -218,12 +219,12 @@ async function fail(env: ExecEnv, run: Running, taskName: string, err: unknown, 
   const exc = errorToException(err);
   const traceback = formatTraceback(err);
   env.log.error(`Task ${taskName}[${msg.id}] raised unexpected: ${errRepr(err)}${traceback ? `\n${traceback}` : ''}`);
-  const errbacks = failureFollowups(env.app, msg);
-  if (errbacks.length > 0) await env.broker.publish(errbacks);
+  await runErrbacks(env.app, msg, err instanceof Error ? err : new Error(String(err)), traceback, env.log,
+    () => Promise.resolve(env.broker), () => Promise.resolve(env.backend));
   const record = taskRecord(msg, 'FAILURE', exc, { traceback });
   if (isChordPart(msg)) {
     await env.records.now(record);
-    await joinChord(env.app, env.backend, msg, 'FAILURE', exc);
+    await joinChord(env.app, env.backend, msg, 'FAILURE', exc, env.log);
     return;
   }
   if (!ignoreResult) env.records.batched(record);

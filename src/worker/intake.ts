@@ -179,7 +179,7 @@ export class Intake {
       // a revoked chord part still counts, or the chord would wait for ever (Celery fails the body with ChordError)
       try {
         await records.now(taskRecord(msg, status, exc));
-        await joinChord(app, backend, msg, status, exc);
+        await joinChord(app, backend, msg, status, exc, this.env.log);
       } catch (err) {
         this.env.log.error(`Cannot complete chord part ${msg.id}: ${(err as Error).message}`);
         return; // the reservation stays; the message comes back and is judged again

@@ -18,6 +18,7 @@ import { defaultLogger, type Logger } from '../common/logger.ts';
 import { errorToException } from '../protocol/index.ts';
 import type { Broker } from '../broker/broker.ts';
 import type { Celeriac } from '../app/app.ts';
+import { isBuiltin } from '../app/builtins.ts';
 import { Settler } from './settler.ts';
 import type { ExecEnv, Running } from './execute.ts';
 import { Records, taskRecord } from './records.ts';
@@ -193,7 +194,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
 
   /** @internal The remote-control face (pidbox.ts): registered, active, reservedRequests, scheduled. */
   registered(): string[] {
-    return [...this.app.tasks.keys()].sort();
+    return [...this.app.tasks.keys()].filter((t) => !isBuiltin(t)).sort();
   }
 
   active(): Running[] {

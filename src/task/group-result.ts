@@ -1,0 +1,63 @@
+/**
+ * The result of a group: its id and one AsyncResult per member, in order (Celery's GroupResult). `get()` waits for
+ * every member and gives their values in the group's order.
+ */
+import { TimeoutError } from '../common/errors.ts';
+import { AsyncResult, type GetOptions, type ResultHandle, type ResultSource } from './async-result.ts';
+
+export class GroupResult<R = unknown> {
+  /** The result before this group in a chain, when known. */
+  parent: ResultHandle | null = null;
+
+  constructor(readonly id: string, readonly results: Array<AsyncResult<R> | GroupResult<unknown>>, private readonly source: ResultSource) {}
+
+  /** Every member's value, in order; the first failure (in order) is thrown unless `propagate: false`. */
+  async get(options: GetOptions = {}): Promise<R[]> {
+    const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
+    const values: unknown[] = [];
+    for (const r of this.results) {
+      const left = deadline - Date.now();
+      if (left < 0) throw new TimeoutError(`group ${this.id} did not finish within ${options.timeout} ms`);
+      values.push(await r.get({ ...options, timeout: deadline === Infinity ? undefined : left }));
+    }
+    return values as R[];
+  }
+
+  private async states(): Promise<string[]> {
+    const backend = await this.source.backend();
+    const leaves = this.results.filter((r): r is AsyncResult<R> => r instanceof AsyncResult);
+    const metas = await backend.getMany(leaves.map((r) => r.id));
+    const nested = await Promise.all(this.results.filter((r): r is GroupResult<unknown> => r instanceof GroupResult)
+      .map(async (g) => ((await g.ready()) ? ((await g.successful()) ? 'SUCCESS' : 'FAILURE') : 'PENDING')));
+    return [...metas.map((m) => m?.status ?? 'PENDING'), ...nested];
+  }
+
+  /** Every member has finished (SUCCESS, FAILURE or REVOKED). */
+  async ready(): Promise<boolean> {
+    return (await this.states()).every((s) => s === 'SUCCESS' || s === 'FAILURE' || s === 'REVOKED');
+  }
+
+  /** Every member succeeded. */
+  async successful(): Promise<boolean> {
+    return (await this.states()).every((s) => s === 'SUCCESS');
+  }
+
+  /** At least one member failed. */
+  async failed(): Promise<boolean> {
+    return (await this.states()).some((s) => s === 'FAILURE');
+  }
+
+  /** How many members succeeded (Celery's completed_count). */
+  async completedCount(): Promise<number> {
+    return (await this.states()).filter((s) => s === 'SUCCESS').length;
+  }
+
+  /** At least one member has not finished. */
+  async waiting(): Promise<boolean> {
+    return !(await this.ready());
+  }
+
+  toJSON(): { id: string; results: unknown[] } {
+    return { id: this.id, results: this.results.map((r) => r.toJSON()) };
+  }
+}
