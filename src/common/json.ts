@@ -1,16 +1,15 @@
 /**
  * Arguments and results travel as JSON (no pickle, ever). `assertJson` rejects at call time what JSON would
  * silently change or drop, so a mistake fails in the caller and not later on a worker.
- * Dates are allowed: they travel as ISO strings, as Celery's JSON encoder sends datetimes.
+ * Dates are allowed: they travel as ISO strings, as Celery's JSON encoder sends datetimes. BigInt and the
+ * non-finite numbers are allowed too: they travel as Python writes them (common/exact-json.ts).
  */
 import { NotJsonError } from './errors.ts';
 
 function describe(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (typeof v === 'function') return `a function (${(v as Function).name || 'anonymous'})`;
-  if (typeof v === 'bigint') return `a BigInt (${v}n); convert it to a string or number`;
   if (typeof v === 'symbol') return 'a Symbol';
-  if (typeof v === 'number') return `${v} (not a finite number)`;
   const ctor = (v as object).constructor?.name;
   return `an instance of ${ctor ?? 'an unknown class'}`;
 }
@@ -29,9 +28,8 @@ export function assertJson(value: unknown, what: string): number {
       bound += v.length * 6;
       return;
     }
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new NotJsonError(what, path, describe(v));
-      bound += 24;
+    if (typeof v === 'number' || typeof v === 'bigint') {
+      bound += typeof v === 'bigint' ? v.toString().length : 24;
       return;
     }
     if (typeof v !== 'object') throw new NotJsonError(what, path, describe(v));

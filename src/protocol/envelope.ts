@@ -10,6 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { MalformedMessageError } from '../common/errors.ts';
+import { parseJson, stringifyJson } from '../common/exact-json.ts';
 
 export interface DeliveryInfo {
   exchange: string;
@@ -106,7 +107,7 @@ export function decodeBody(env: Envelope): unknown {
     throw new MalformedMessageError(`content type ${shown}${pickle} is not accepted (JSON only)`, taskId);
   }
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch (err) {
     throw new MalformedMessageError(`body is not valid JSON (${(err as Error).message})`, taskId);
   }
@@ -120,7 +121,7 @@ export function recoveriesOf(headers: Record<string, unknown>): number {
 
 export function encodeBody(body: unknown): string {
   // JSON.stringify(undefined) yields undefined; the wire has no such value, so it travels as null.
-  return Buffer.from(JSON.stringify(body) ?? 'null', 'utf8').toString('base64');
+  return Buffer.from(stringifyJson(body) ?? 'null', 'utf8').toString('base64');
 }
 
 /**

@@ -11,6 +11,7 @@
  *   are kept; only a missing or non-string status is refused.
  */
 import { MalformedMessageError } from '../common/errors.ts';
+import { parseJson, stringifyJson } from '../common/exact-json.ts';
 import { formatNaiveUtc } from './dates.ts';
 import { isPlainObject } from './envelope.ts';
 
@@ -72,7 +73,7 @@ export function makeResultMeta(a: {
 }
 
 export function encodeResultMeta(meta: ResultMeta): string {
-  return JSON.stringify(meta);
+  return stringifyJson(meta)!;
 }
 
 /** An exception object as Python would rebuild it: exc_message always a list (s13 r5 stores a bare string). */
@@ -86,7 +87,7 @@ export function normalizeExceptionInfo(v: unknown): unknown {
 export function decodeResultMeta(raw: string, taskId: string): ResultMeta {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
+    parsed = parseJson(raw);
   } catch (err) {
     throw new MalformedMessageError(`result record is not JSON (${(err as Error).message})`, taskId);
   }

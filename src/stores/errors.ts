@@ -5,6 +5,7 @@
  * wrote is E_MALFORMED_MESSAGE; a value that cannot be stored as JSON is E_NOT_JSON.
  */
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
+import { parseJson, stringifyJson } from '../common/exact-json.ts';
 
 /** E_CLOSED: `what` (`broker`, `result backend`) at `displayUrl` was used after close(). */
 export function closedError(what: string, displayUrl: string): CeleriacError {
@@ -14,7 +15,7 @@ export function closedError(what: string, displayUrl: string): CeleriacError {
 /** JSON text of a value to store; E_NOT_JSON (naming `what`) when it has none (a BigInt, a cycle). */
 export function toJson(value: unknown, what: string): string {
   try {
-    return JSON.stringify(value);
+    return stringifyJson(value) ?? 'null';
   } catch (err) {
     throw new CeleriacError(ErrorCode.NotJson, `${what} cannot be stored as JSON (${(err as Error).message})`, { cause: err });
   }
@@ -23,7 +24,7 @@ export function toJson(value: unknown, what: string): string {
 /** A value read back from its JSON text; E_MALFORMED_MESSAGE (naming `what`) when the text is not JSON. */
 export function fromJson(text: string, what: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch (err) {
     throw new CeleriacError(ErrorCode.MalformedMessage, `${what} is not JSON (${(err as Error).message}): ${text.slice(0, 200)}`,
       { cause: err });

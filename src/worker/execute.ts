@@ -19,6 +19,7 @@ import type { Settler } from './settler.ts';
 import { taskRecord, type Records } from './records.ts';
 import { joinChord, pendingChainIds, runErrbacks, successFollowups } from './followups.ts';
 import { publishPlan } from '../task/canvas.ts';
+import { stringifyJson } from '../common/exact-json.ts';
 
 /** What every part of a started worker works with. */
 export interface WorkerEnv {
@@ -82,7 +83,7 @@ function errRepr(err: unknown): string {
 /** Measured only when the bound from assertJson says it might be too big: one stringify, not one per result. */
 function assertResultSize(value: unknown, bound: number, limit: number, taskName: string): void {
   if (bound <= limit) return;
-  const size = Buffer.byteLength(JSON.stringify(value));
+  const size = Buffer.byteLength(stringifyJson(value) ?? 'null');
   if (size > limit) {
     throw new CeleriacError(ErrorCode.TooLarge, `result of ${taskName} is ${size} bytes, over maxResultBytes (${limit})`);
   }
