@@ -15,6 +15,7 @@ import { createBackend } from '../backend/registry.ts';
 import { AsyncResult } from '../task/async-result.ts';
 import { Task, type Call, type TaskHandler, type TaskProducer } from '../task/task.ts';
 import { Signature, type SignatureOptions } from '../task/signature.ts';
+import { GroupResult } from '../task/group-result.ts';
 import {
   checkApplyOptions, checkTaskOptions, refuseAmbiguousKwargs, type ApplyOptions, type TaskOptions,
 } from '../task/options.ts';
@@ -101,6 +102,11 @@ export class Celeriac implements TaskProducer {
       resolveTaskOptions(options, this.conf));
     this.tasks.set(name, task as unknown as Task);
     return task;
+  }
+
+  /** Celery's `app.GroupResult.restore(id)`: a group saved with `GroupResult.save()`, from any process. */
+  get GroupResult(): { restore<R = unknown>(id: string): Promise<GroupResult<R> | null> } {
+    return { restore: <R>(id: string) => GroupResult.restore<R>(this, id) };
   }
 
   /** The options a registered task was defined with (canvas routing). @internal */

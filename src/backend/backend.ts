@@ -50,6 +50,13 @@ export interface ResultBackend {
   chordPartDone(part: ChordPart): Promise<Array<[string, string, unknown]> | null>;
   /** Drop a completed chord's bookkeeping. */
   chordCleanup(groupId: string): Promise<void>;
+  /**
+   * Keep a group's result shape (Celery's GroupResult.save: `{"result": [[id, parent], [member tuples]]}` under
+   * `celery-taskset-meta-<id>` on Redis), expiring as results do; restoreGroup reads it back (null when absent).
+   */
+  saveGroup(groupId: string, tuple: unknown): Promise<void>;
+  restoreGroup(groupId: string): Promise<unknown | null>;
+  deleteGroup(groupId: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -2,8 +2,21 @@
  * The result of a group: its id and one AsyncResult per member, in order (Celery's GroupResult). `get()` waits for
  * every member and gives their values in the group's order.
  */
-import { TimeoutError } from '../common/errors.ts';
+import { CeleriacError, ErrorCode, TimeoutError } from '../common/errors.ts';
 import { AsyncResult, type GetOptions, type ResultHandle, type ResultSource } from './async-result.ts';
+
+/** A result from Celery's tuple form: `[[id, parent], null]` a task, `[[id, parent], [members]]` a group. */
+function fromTuple(t: unknown, source: ResultSource): AsyncResult<unknown> | GroupResult<unknown> {
+  if (!Array.isArray(t) || !Array.isArray(t[0]) || typeof t[0][0] !== 'string') {
+    throw new CeleriacError(ErrorCode.MalformedMessage, `a saved group holds something that is not a result tuple: ${JSON.stringify(t)?.slice(0, 200)}`);
+  }
+  const [[id, parent], members] = t as [[string, unknown], unknown];
+  const r = Array.isArray(members)
+    ? new GroupResult(id, members.map((m) => fromTuple(m, source)), source)
+    : new AsyncResult(id, source);
+  if (parent) r.parent = fromTuple(parent, source);
+  return r;
+}
 
 export class GroupResult<R = unknown> {
   /** The result before this group in a chain, when known. */
@@ -55,6 +68,28 @@ export class GroupResult<R = unknown> {
   /** At least one member has not finished. */
   async waiting(): Promise<boolean> {
     return !(await this.ready());
+  }
+
+  /** Celery's as_tuple: `[[id, parent], [member tuples]]`. */
+  asTuple(): unknown {
+    return [[this.id, null], this.results.map((r) => (r instanceof GroupResult ? r.asTuple() : [[r.id, null], null]))];
+  }
+
+  /** Keep this group's shape in the result backend, so any process can restore it by id (Celery's save()). */
+  async save(): Promise<this> {
+    await (await this.source.backend()).saveGroup(this.id, this.asTuple());
+    return this;
+  }
+
+  /** Forget the saved shape (Celery's delete()). */
+  async delete(): Promise<void> {
+    await (await this.source.backend()).deleteGroup(this.id);
+  }
+
+  /** A saved group by id, or null when none was saved (or it expired): Celery's `GroupResult.restore(id)`. */
+  static async restore<R = unknown>(source: ResultSource, id: string): Promise<GroupResult<R> | null> {
+    const tuple = await (await source.backend()).restoreGroup(id);
+    return tuple === null ? null : fromTuple(tuple, source) as GroupResult<R>;
   }
 
   toJSON(): { id: string; results: unknown[] } {

@@ -134,6 +134,19 @@ contract('forget() deletes a record', async (s) => {
   await b.forget('f');
 });
 
+contract('saveGroup() keeps a group tuple that restoreGroup() reads back from any connection; deleteGroup() drops it', async (s) => {
+  const b = await s.backend();
+  const tuple = [['g1', null], [[['a', null], null], [['g2', null], [[['b', null], null]]]]];
+  assert.equal(await b.restoreGroup('g1'), null);
+  await b.saveGroup('g1', tuple);
+  assert.deepEqual(await b.restoreGroup('g1'), tuple);
+  assert.deepEqual(await (await s.otherBackend()).restoreGroup('g1'), tuple, 'readable through another connection');
+  await b.saveGroup('g1', [['g1', null], []]);
+  assert.deepEqual(await b.restoreGroup('g1'), [['g1', null], []], 'saving again replaces it');
+  await b.deleteGroup('g1');
+  assert.equal(await b.restoreGroup('g1'), null);
+});
+
 const closedCode = (e: unknown) => e instanceof CeleriacError && e.code === 'E_CLOSED' && /closed/.test(e.message);
 
 contract('close() rejects pending waits with E_CLOSED; every later call rejects with E_CLOSED', async (s) => {

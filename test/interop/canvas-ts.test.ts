@@ -81,6 +81,33 @@ describe('canvas built in TypeScript', () => {
   });
 });
 
+describe('saved groups', () => {
+  test('a group saved here is restored by Python; one saved by Python is restored here', async () => {
+    const g = await group(on(TSQ, 'add', [1, 1]), on(PYQ, 'add', [2, 2])).applyAsync();
+    assert.deepEqual(await g.get({ timeout: 20_000 }), [2, 4]);
+    await g.save();
+    const seen = await pyClient(redis, [
+      'from celery.result import GroupResult',
+      `r = GroupResult.restore(${JSON.stringify(g.id)}, app=app)`,
+      'print(json.dumps({"ids": [c.id for c in r.results], "values": r.get(timeout=10)}))',
+    ].join('\n'));
+    assert.deepEqual(seen, { ids: g.results.map((r) => r.id), values: [2, 4] });
+    const q = JSON.stringify(TSQ);
+    const made = await pyClient(redis, [
+      `g = group(add.s(3, 3).set(queue=${q}), add.s(4, 4).set(queue=${q})).apply_async()`,
+      'g.save()',
+      'g.get(timeout=20)',
+      'print(json.dumps({"id": g.id, "ids": [c.id for c in g.results]}))',
+    ].join('\n'));
+    const restored = await app.GroupResult.restore<number>(made.id);
+    assert.ok(restored);
+    assert.deepEqual(restored.results.map((r) => r.id), made.ids);
+    assert.deepEqual(await restored.get({ timeout: 10_000 }), [6, 8]);
+    await restored.delete();
+    assert.equal(await app.GroupResult.restore(made.id), null);
+  });
+});
+
 describe('canvas built by the Python client, run on celeriac workers', () => {
   const q = JSON.stringify(TSQ);
 

@@ -37,6 +37,7 @@ class ResultStore {
   readonly chords = new Map<string, { size: number; expiresAt: number | null }>();
   readonly parts = new Map<string, Map<string, Part>>();
   readonly waiting = new Set<ResultWaiters>();
+  readonly groups = new Map<string, { json: string; expiresAt: number | null }>();
   partOrder = 0;
   lastSweep = 0;
 
@@ -53,6 +54,7 @@ class ResultStore {
   sweep(now: number): void {
     this.lastSweep = now;
     for (const [id, r] of this.results) if (r.expiresAt !== null && r.expiresAt <= now) this.results.delete(id);
+    for (const [gid, g] of this.groups) if (g.expiresAt !== null && g.expiresAt <= now) this.groups.delete(gid);
     for (const [gid, c] of this.chords) {
       if (c.expiresAt !== null && c.expiresAt <= now) {
         this.chords.delete(gid);
@@ -134,6 +136,23 @@ export class MemoryBackend implements ResultBackend {
   async forget(taskId: string): Promise<void> {
     this.check();
     this.s.results.delete(taskId);
+  }
+
+  async saveGroup(groupId: string, tuple: unknown): Promise<void> {
+    this.check();
+    this.s.groups.set(groupId, { json: toJson({ result: tuple }, `group ${groupId}`), expiresAt: this.expiresAt(Date.now()) });
+  }
+
+  async restoreGroup(groupId: string): Promise<unknown | null> {
+    this.check();
+    const g = this.s.groups.get(groupId);
+    if (!g || (g.expiresAt !== null && g.expiresAt <= Date.now())) return null;
+    return (fromJson(g.json, `group ${groupId}`) as { result?: unknown }).result ?? null;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.check();
+    this.s.groups.delete(groupId);
   }
 
   async setChordSize(groupId: string, size: number): Promise<void> {

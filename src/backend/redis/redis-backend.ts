@@ -24,6 +24,7 @@ interface Scripts {
 }
 
 const chordKey = (gid: string, suffix: 'j' | 't' | 's') => `celery-taskset-meta-${gid}.${suffix}`;
+const groupKey = (gid: string) => `celery-taskset-meta-${gid}`;
 
 /** A join member `[1, task id, state, result]` (Celery's, §8.5) as [task id, state, result]. */
 function readMember(member: string, key: string): [string, string, unknown] {
@@ -134,6 +135,28 @@ export class RedisBackend implements ResultBackend {
   forget(taskId: string): Promise<void> {
     return this.use(async () => {
       await this.client.del(resultKey(taskId));
+    });
+  }
+
+  saveGroup(groupId: string, tuple: unknown): Promise<void> {
+    return this.use(async () => {
+      const value = toJson({ result: tuple }, `group ${groupId}`);
+      if (this.ttl > 0) await this.client.setex(groupKey(groupId), this.ttl, value);
+      else await this.client.set(groupKey(groupId), value);
+    });
+  }
+
+  restoreGroup(groupId: string): Promise<unknown | null> {
+    return this.use(async () => {
+      const raw = await this.client.get(groupKey(groupId));
+      if (raw === null) return null;
+      return (fromJson(raw, `group ${groupId}`) as { result?: unknown })?.result ?? null;
+    });
+  }
+
+  deleteGroup(groupId: string): Promise<void> {
+    return this.use(async () => {
+      await this.client.del(groupKey(groupId));
     });
   }
 

@@ -3,6 +3,7 @@
  *
  *   celeriac_results      task_id -> status, meta (the Celery record JSON), expires_at (ms; NULL: kept for ever)
  *   celeriac_chords       group_id -> size (header parts), expires_at
+ *   celeriac_groups       group_id -> meta (a saved GroupResult, Celery's {"result": tuple} JSON), expires_at
  *   celeriac_chord_parts  (group_id, task_id) -> idx (group_index; NULL sorts last), state, result JSON, expires_at
  *
  * Invariants: a row past its expires_at reads as absent and may be overwritten like an absent one; a live SUCCESS
@@ -20,6 +21,8 @@ CREATE TABLE IF NOT EXISTS celeriac_results (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS celeriac_results_expiry ON celeriac_results (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS celeriac_chords (group_id TEXT PRIMARY KEY, size INTEGER NOT NULL, expires_at INTEGER)
+  WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS celeriac_groups (group_id TEXT PRIMARY KEY, meta TEXT NOT NULL, expires_at INTEGER)
   WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS celeriac_chord_parts (
   group_id TEXT NOT NULL,
@@ -54,6 +57,12 @@ export function backendStatements(db: Db) {
     sweepResults: p(`DELETE FROM celeriac_results WHERE task_id IN
       (SELECT task_id FROM celeriac_results WHERE expires_at <= ? LIMIT 5000)`),
     sweepChords: p(`DELETE FROM celeriac_chords WHERE expires_at <= ?`),
+    sweepGroups: p(`DELETE FROM celeriac_groups WHERE expires_at <= ?`),
+    /** (group_id, meta, expires_at) */
+    saveGroup: p(`INSERT INTO celeriac_groups (group_id, meta, expires_at) VALUES (?, ?, ?)
+      ON CONFLICT (group_id) DO UPDATE SET meta = excluded.meta, expires_at = excluded.expires_at`),
+    restoreGroup: p<string>(`SELECT meta FROM celeriac_groups WHERE group_id = ? AND ${LIVE}`).pluck(),
+    deleteGroup: p(`DELETE FROM celeriac_groups WHERE group_id = ?`),
     sweepParts: p(`DELETE FROM celeriac_chord_parts WHERE expires_at <= ?`),
     setChordSize: p(`INSERT INTO celeriac_chords (group_id, size, expires_at) VALUES (?, ?, ?)
       ON CONFLICT (group_id) DO UPDATE SET size = excluded.size, expires_at = excluded.expires_at`),

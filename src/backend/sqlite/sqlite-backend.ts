@@ -100,6 +100,7 @@ export class SqliteBackend implements ResultBackend {
     try {
       this.s.sweepResults.run(now);
       this.s.sweepChords.run(now);
+      this.s.sweepGroups.run(now);
       this.s.sweepParts.run(now);
     } catch {
       // busy with other writers: the next sweep will do
@@ -136,6 +137,21 @@ export class SqliteBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     this.use('forget a result in', () => this.s.forget.run(taskId));
+  }
+
+  async saveGroup(groupId: string, tuple: unknown): Promise<void> {
+    const meta = toJson({ result: tuple }, `group ${groupId}`);
+    this.use('save a group in', () => this.s.saveGroup.run(groupId, meta, this.expiresAt(Date.now())));
+  }
+
+  async restoreGroup(groupId: string): Promise<unknown | null> {
+    const raw = this.use('read a group from', () => this.s.restoreGroup.get(groupId, Date.now()));
+    if (raw === undefined) return null;
+    return (fromJson(raw, `group ${groupId}`) as { result?: unknown })?.result ?? null;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.use('delete a group from', () => this.s.deleteGroup.run(groupId));
   }
 
   async setChordSize(groupId: string, size: number): Promise<void> {
