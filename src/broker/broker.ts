@@ -18,6 +18,9 @@
  *    ack could end their reservation).
  * 6. The dead-letter list is bounded: an entry keeps the head of its message (4 KiB), its size and SHA-1
  *    (stores/dead-letter.ts); a list keeps the newest `deadLetterLimit` entries (10,000 by default).
+ * 7. Revokes are durable: storeRevokes() keeps task ids until they expire (3 hours by default, Celery's
+ *    REVOKE_EXPIRES), seen from every connection; a store keeps at most `revokesMax` live ids (50,000, Celery's
+ *    REVOKES_MAX), dropping those that expire soonest. Storing an id again never shortens its life.
  */
 import type { DeadLetter } from '../stores/dead-letter.ts';
 
@@ -133,6 +136,15 @@ export interface Broker {
    * its queue (nobody else would promote it, and a Python worker can then hold it as Python does).
    */
   leave(instance: string): Promise<{ othersAlive: number; unparked: number }>;
+  /**
+   * Remember these task ids as revoked for `expiresInMs` (default REVOKE_EXPIRES_MS, 3 hours), for every worker,
+   * including those that start later. Expired ids are pruned, and the oldest dropped past `revokesMax`, on write.
+   */
+  storeRevokes(ids: string[], expiresInMs?: number): Promise<void>;
+  /** Those of these ids that are revoked now, each with when its revoke expires (ms since the epoch). */
+  revoked(ids: string[]): Promise<Map<string, number>>;
+  /** Every live revoked id, with when it expires (ms since the epoch). */
+  liveRevokes(): Promise<Map<string, number>>;
   /** Remote control and events, where the broker supports them. */
   readonly control?: ControlChannel;
   /**
@@ -164,5 +176,7 @@ export interface BrokerOptions {
   maxMessageBytes?: number;
   /** Dead letters a list keeps, newest first (default 10,000): older ones are dropped. */
   deadLetterLimit?: number;
+  /** Live revoked ids the store keeps (default 50,000, Celery's REVOKES_MAX): those that expire soonest go first. */
+  revokesMax?: number;
 }
 

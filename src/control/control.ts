@@ -1,6 +1,7 @@
 /**
  * The caller's side of remote control (Celery's `app.control`): broadcast a command to workers — celeriac or Python —
- * and collect their replies for a while. Needs a broker with a control channel (Redis).
+ * and collect their replies for a while. Needs a broker with a control channel (Redis), except revoke(), which is
+ * also stored in the broker's durable revoke store and so works on every broker.
  */
 import { randomUUID } from 'node:crypto';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
@@ -69,9 +70,28 @@ export class Control {
     return this.broadcast(method, args, o);
   }
 
-  /** Every worker discards the task when it arrives; with `terminate`, a running one is stopped (its signal fires). */
-  revoke(taskId: string | string[], o: { terminate?: boolean; destination?: string[] } = {}): Promise<void> {
-    return this.cast('revoke', { task_id: taskId, terminate: o.terminate ?? false, signal: 'SIGTERM' }, o.destination);
+  /**
+   * Every worker discards the task when it arrives or comes due; with `terminate`, a running one is stopped (its
+   * signal fires). The revoke is stored in the broker (for `expires` seconds, default 10800: Celery's
+   * REVOKE_EXPIRES), so celeriac workers that start later, or restart, refuse the task too; and it is broadcast as
+   * Celery does, so running workers, Python ones included, hear it at once. Brokers without remote control (SQLite,
+   * memory) only store it: celeriac workers find it there (`terminate` then has no effect on a running task).
+   * With `destination`, only the named workers are told: nothing is stored. Rejects when the revoke could not be
+   * stored or sent (after trying both).
+   */
+  async revoke(taskId: string | string[], o: { terminate?: boolean; destination?: string[]; expires?: number } = {}):
+    Promise<void> {
+    const ids = Array.isArray(taskId) ? taskId : [taskId];
+    const broker = await this.app.broker();
+    const durable = o.destination === undefined;
+    const [stored, sent] = await Promise.allSettled([
+      durable ? broker.storeRevokes(ids, o.expires === undefined ? undefined : o.expires * 1000) : Promise.resolve(),
+      broker.control || !durable
+        ? this.cast('revoke', { task_id: taskId, terminate: o.terminate ?? false, signal: 'SIGTERM' }, o.destination)
+        : Promise.resolve(),
+    ]);
+    if (stored.status === 'rejected') throw stored.reason;
+    if (sent.status === 'rejected') throw sent.reason;
   }
 
   shutdown(destination?: string[]): Promise<void> {

@@ -40,3 +40,20 @@ export function resultTtlMs(resultExpires: number | null): number {
 export function expiresAt(ttlMs: number, now: number): number | null {
   return ttlMs > 0 ? now + ttlMs : null;
 }
+
+/**
+ * How long a revoke is remembered when the caller does not say (ms): Celery's REVOKE_EXPIRES (10800 s). A message
+ * with a revoked id that arrives later than this runs.
+ */
+export const REVOKE_EXPIRES_MS = 3 * 60 * 60 * 1000;
+
+/** Revoked ids a store keeps, Celery's REVOKES_MAX: past it, those that expire soonest are dropped first. */
+export const REVOKES_MAX = 50_000;
+
+/** Drop the expired entries of `held` (id -> expires at, ms), then those that expire soonest until `max` remain. */
+export function pruneRevokes(held: Map<string, number>, now: number, max = REVOKES_MAX): void {
+  for (const [id, until] of held) if (until <= now) held.delete(id);
+  if (held.size <= max) return;
+  const drop = [...held].sort((a, b) => a[1] - b[1]).slice(0, held.size - max);
+  for (const [id] of drop) held.delete(id);
+}

@@ -2,7 +2,8 @@
  * Intake: what happens to each reserved message before it may run. In order:
  * 1. Too big or unreadable as a task message → dead letters (+ FAILURE MalformedMessage when it names an id).
  * 2. A task this worker does not know → FAILURE NotRegistered, acked.
- * 3. Revoked or expired → REVOKED, acked (a chord part still counts toward its chord).
+ * 3. Revoked or expired → REVOKED, acked (a chord part still counts toward its chord). Revoked: known to this
+ *    worker, or found in the broker's durable revoke store (revokes.ts: one lookup per reserved batch).
  * 4. Redelivered although its task already succeeded → acked without running again (Celery's
  *    worker_deduplicate_successful_tasks); recovered more than workerMaxRecoveries times → dead letters + FAILURE.
  * 5. Due more than HOLD_MS ahead → parked in the broker, its reservation released; due sooner → held in memory.
@@ -17,10 +18,11 @@ import { joinChord } from './followups.ts';
 import type { StoreRequest } from '../backend/backend.ts';
 import { taskRecord } from './records.ts';
 import { HOLD_MS, type EtaTiming } from './timing.ts';
+import type { Revokes } from './revokes.ts';
 
 export interface IntakeEnv extends WorkerEnv {
   timing: EtaTiming;
-  revoked: ReadonlySet<string>;
+  revokes: Pick<Revokes, 'has' | 'check'>;
   /** The message may run (now, or when its held ETA comes). */
   run(run: Running): void;
   /** The reservation ended here without an ack: parked or dead-lettered. */
@@ -70,6 +72,7 @@ export class Intake {
       await this.finishWithoutRunning(run, 'FAILURE', errorToException(new NotRegisteredError(msg.task)));
       return;
     }
+    await this.env.revokes.check(msg.id);
     if (this.refuse(run)) return;
     if (msg.redelivered && await this.alreadyDone(run)) return;
     const delay = msg.eta ? msg.eta.getTime() - Date.now() : 0;
@@ -92,10 +95,13 @@ export class Intake {
     if (id) await this.storeNow(taskRecord({ id }, 'FAILURE', malformed(r.reason)));
   }
 
-  /** Revoked or expired: REVOKED without running, true. Checked at receipt and again when the task's turn comes. */
+  /**
+   * Revoked or expired: REVOKED without running, true. Checked at receipt (after the durable store was asked) and
+   * again when the task's turn comes (a held ETA due, a slot free), from what the worker knows then.
+   */
   refuse(run: Running): boolean {
     const { msg } = run;
-    const why = this.env.revoked.has(msg.id) ? 'revoked'
+    const why = this.env.revokes.has(msg.id) ? 'revoked'
       : msg.expires && msg.expires.getTime() <= Date.now() ? 'expired' : null;
     if (!why) return false;
     this.env.log.info(`Discarding revoked task: ${msg.task}[${msg.id}]${why === 'expired' ? ' (expired)' : ''}`);

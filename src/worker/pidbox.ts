@@ -19,9 +19,14 @@ export interface PidboxWorker {
   active(): Running[];
   reservedRequests(): Running[];
   scheduled(): Array<{ eta: Date; run: Running }>;
-  readonly revoked: Set<string>;
+  /** The revoked ids the worker knows (inspect revoked). */
+  revokedIds(): string[];
   readonly processed: Map<string, number>;
-  revoke(taskId: string, terminate: boolean): void;
+  /**
+   * Remember the ids and, when `durable`, store them in the broker so workers that start later refuse them too;
+   * resolves once stored.
+   */
+  revoke(taskIds: string[], terminate: boolean, durable: boolean): Promise<void>;
   shutdown(): void;
 }
 
@@ -55,7 +60,7 @@ function answer(w: PidboxWorker, req: ControlRequest): unknown {
     case 'scheduled':
       return w.scheduled().map(({ eta, run }) => ({ eta: eta.toISOString(), priority: 6, request: requestInfo(w, run, false) }));
     case 'revoked':
-      return [...w.revoked];
+      return w.revokedIds();
     case 'stats':
       return {
         total: Object.fromEntries(w.processed), pid: process.pid, clock: '1',
@@ -65,7 +70,9 @@ function answer(w: PidboxWorker, req: ControlRequest): unknown {
       };
     case 'revoke': {
       const ids = Array.isArray(args.task_id) ? args.task_id.map(String) : [String(args.task_id)];
-      for (const id of ids) w.revoke(id, args.terminate === true);
+      // a revoke for every worker lasts (any worker that hears it stores it, as the sender may be Python); one
+      // addressed to some workers stays with them. A failure to store it is logged by the worker.
+      void w.revoke(ids, args.terminate === true, !req.destination && !req.pattern);
       return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
     }
     case 'shutdown':

@@ -2,6 +2,7 @@
  * The embeddable worker: its lifecycle, and the face it shows to remote control. The work itself is split by duty:
  * - consumer.ts: reserve messages in batches while the prefetch window has room;
  * - intake.ts: judge each message (dead letter, unknown, revoked, expired, ETA) before it may run;
+ * - revokes.ts: the revoked ids, loaded from the broker's durable store at start and kept up to date;
  * - timing.ts: hold soon-due ETAs in memory, sweep parked ones back when due;
  * - runner.ts: run up to `concurrency` tasks at once (execute.ts runs one; records.ts and settler.ts store its
  *   outcome and ack it, in that order).
@@ -27,6 +28,7 @@ import { Intake } from './intake.ts';
 import { EtaTiming } from './timing.ts';
 import { Runner } from './runner.ts';
 import { startPidbox, type PidboxWorker } from './pidbox.ts';
+import { REVOKE_REFRESH_MS, Revokes } from './revokes.ts';
 
 export interface WorkerOptions {
   /** Tasks in flight at once (`-c`). */
@@ -78,8 +80,8 @@ export class Worker extends EventEmitter implements PidboxWorker {
   readonly concurrency: number;
   readonly prefetch: number;
   readonly log: Logger;
-  /** Task ids revoked while this worker ran (remote control). @internal */
-  readonly revoked = new Set<string>();
+  /** Revoked task ids: the broker's durable store and what remote control said. @internal */
+  readonly revokes: Revokes;
   /** Tasks run, by name (inspect stats). @internal */
   readonly processed = new Map<string, number>();
   /** @internal */
@@ -103,6 +105,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
     this.prefetch = Math.max(1, Math.round(this.concurrency * (options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier)));
     this.log = options.logger ?? defaultLogger;
     this.shutdownTimeout = options.shutdownTimeout ?? 60;
+    this.revokes = new Revokes(this.log);
   }
 
   get state(): Mode {
@@ -120,10 +123,12 @@ export class Worker extends EventEmitter implements PidboxWorker {
     await this.unlessFull('declare its queues', () => broker.declareQueues(this.queues));
     await this.unlessFull('write its heartbeat', () => broker.heartbeat(this.instance, this.app.conf.leaseTimeout * 1000));
     await this.recover();
+    await this.revokes.load(broker);
     this.mode = 'running';
     const lease = this.app.conf.leaseTimeout * 1000;
     this.timers.push(setInterval(() => void this.renew(), Math.max(200, lease / 3)));
     this.timers.push(setInterval(() => void this.recover(), Math.max(500, lease / 2)));
+    this.timers.push(setInterval(() => void this.refreshRevokes(), REVOKE_REFRESH_MS));
     parts.timing.start();
     parts.consumer.start();
     this.startedAt = Date.now();
@@ -162,7 +167,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
       done: (run) => this.taskDone(run),
     });
     const intake: Intake = new Intake({
-      app: this.app, broker, backend, settler, records, log, timing, revoked: this.revoked,
+      app: this.app, broker, backend, settler, records, log, timing, revokes: this.revokes,
       run: (run) => {
         if (this.mode === 'running') runner.enqueue(run);
         else void this.giveBack(this.parts!, [run]); // arrived or came due while stopping
@@ -209,21 +214,42 @@ export class Worker extends EventEmitter implements PidboxWorker {
     return this.parts?.timing.scheduled() ?? [];
   }
 
+  revokedIds(): string[] {
+    return this.revokes.list();
+  }
+
   /**
-   * Celery's revoke: the id is remembered, so the task is discarded (REVOKED) when it arrives or comes due; with
-   * `terminate` a running one gets its AbortSignal fired, REVOKED "terminated" is stored, and its outcome is ignored.
+   * Celery's revoke: the id is remembered, here and in the broker's durable store (for every worker, also those
+   * that start later), so the task is discarded (REVOKED) when it arrives or comes due; with `terminate` a running
+   * one gets its AbortSignal fired, REVOKED "terminated" is stored, and its outcome is ignored. Resolves once the
+   * revoke is stored (a failure to store it is logged; this worker knows it anyway). With `durable` false only this
+   * worker remembers it (a revoke addressed to some workers only).
    */
-  revoke(taskId: string, terminate = false): void {
-    this.revoked.add(taskId);
-    if (!terminate || !this.parts) return;
-    for (const run of this.parts.runner.running.values()) {
-      if (run.msg.id !== taskId) continue;
+  revoke(taskId: string | string[], terminate = false, durable = true): Promise<void> {
+    const ids = Array.isArray(taskId) ? taskId : [taskId];
+    const stored = this.revokes.remember(ids, durable);
+    if (terminate && this.parts) this.terminate(this.parts, new Set(ids));
+    return stored;
+  }
+
+  private terminate(parts: Parts, ids: Set<string>): void {
+    for (const run of parts.runner.running.values()) {
+      const taskId = run.msg.id;
+      if (!ids.has(taskId)) continue;
       run.terminated = true;
       const err = new TaskRevokedError(taskId, 'terminated');
       run.abort(err);
       this.log.info(`Terminating ${run.msg.task}[${taskId}] (revoked)`);
-      this.parts.settler.store(taskRecord(run.msg, 'REVOKED', errorToException(err)));
+      parts.settler.store(taskRecord(run.msg, 'REVOKED', errorToException(err)));
     }
+  }
+
+  /** Look up again the ids held in memory and not started (held for an ETA, waiting for a slot): revokes.ts. */
+  private async refreshRevokes(): Promise<void> {
+    const p = this.parts;
+    if (!p) return;
+    const ids = [...p.timing.scheduled().map((s) => s.run.msg.id), ...p.runner.queued.map((r) => r.msg.id)];
+    if (ids.length > 0) await this.revokes.refresh(ids);
   }
 
   shutdown(): void {

@@ -376,6 +376,62 @@ contract('beat fire(): sends once, only for the lock holder and the expected las
   assert.deepEqual([...(await a.lastRuns())], [['tick', t2]]);
 });
 
+contract('revokes: stored ids are seen from every connection with their expiry; other ids are not revoked', async (s) => {
+  const a = await s.broker();
+  const b = await s.otherBroker();
+  assert.deepEqual(await b.liveRevokes(), new Map(), 'nothing revoked in a fresh store');
+  const before = Date.now();
+  await a.storeRevokes(['r1', 'r2']);
+  await a.storeRevokes(['r3'], 60_000);
+  await a.storeRevokes([]);
+  const found = await b.revoked(['nope', 'r2', 'r1', 'r3', 'also-nope']);
+  assert.deepEqual([...found.keys()].sort(), ['r1', 'r2', 'r3']);
+  const threeHours = 3 * 60 * 60 * 1000;
+  for (const id of ['r1', 'r2']) {
+    const until = found.get(id)!;
+    assert.ok(until >= before + threeHours && until <= Date.now() + threeHours, `${id}: the default expiry is 3 hours`);
+  }
+  assert.ok(found.get('r3')! <= Date.now() + 60_000 && found.get('r3')! >= before + 60_000);
+  assert.deepEqual(await b.revoked([]), new Map());
+  const live = await b.liveRevokes();
+  assert.deepEqual([...live.keys()].sort(), ['r1', 'r2', 'r3']);
+  assert.equal(live.get('r3'), found.get('r3'));
+});
+
+contract('revokes expire; storing an id again never shortens its life; expired ids are pruned on write', async (s) => {
+  const a = await s.broker();
+  const b = await s.otherBroker();
+  await a.storeRevokes(['short', 'kept'], 150);
+  await b.storeRevokes(['kept'], 60_000);
+  await b.storeRevokes(['long'], 60_000);
+  await a.storeRevokes(['long'], 100);
+  assert.deepEqual([...(await b.revoked(['short', 'kept', 'long'])).keys()].sort(), ['kept', 'long', 'short']);
+  const longUntil = (await a.revoked(['long'])).get('long')!;
+  assert.ok(longUntil > Date.now() + 50_000, 'a shorter second revoke did not shorten the first');
+  await sleep(250);
+  assert.deepEqual([...(await b.revoked(['short', 'kept', 'long'])).keys()].sort(), ['kept', 'long'], 'short expired');
+  assert.deepEqual([...(await a.liveRevokes()).keys()].sort(), ['kept', 'long']);
+  if (s.kind === 'redis') {
+    await a.storeRevokes(['another']);
+    assert.equal(await s.redis!.client(0).zscore('celeriac.revoked', 'short'), null, 'pruned from celeriac.revoked on write');
+  }
+});
+
+contract('revokes are bounded: past revokesMax the ids that expire soonest are dropped', async (s) => {
+  const a = await s.broker({ revokesMax: 3 });
+  await a.storeRevokes(['e1'], 10_000);
+  await a.storeRevokes(['e2'], 20_000);
+  await a.storeRevokes(['e3'], 30_000);
+  await a.storeRevokes(['e4', 'e5'], 40_000);
+  assert.deepEqual([...(await a.liveRevokes()).keys()].sort(), ['e3', 'e4', 'e5']);
+  assert.deepEqual([...(await a.revoked(['e1', 'e2', 'e3'])).keys()], ['e3']);
+  const many = Array.from({ length: 2500 }, (_, i) => `bulk-${i}`);
+  const big = await s.broker({ revokesMax: 2000 });
+  await big.storeRevokes(many);
+  assert.equal((await big.liveRevokes()).size, 2000, 'a store call bigger than the limit keeps the limit');
+  assert.equal((await big.revoked(many)).size, 2000);
+});
+
 contract('after close(), a pending reserve() ends with nothing and every call rejects with E_CLOSED', async (s, t) => {
   const b = await s.broker();
   const waiting = b.reserve(['q'], 5, 10_000);
@@ -392,6 +448,8 @@ contract('after close(), a pending reserve() ends with nothing and every call re
   await assert.rejects(b.ack(['late']), closed);
   await assert.rejects(b.deadLetters(), closed);
   await assert.rejects(b.beatStore('app').acquire('alice', 1000), closed);
+  await assert.rejects(b.storeRevokes(['late']), closed);
+  await assert.rejects(b.revoked(['late']), closed);
 });
 
 for (const kind of KINDS) {

@@ -2,7 +2,8 @@
  * The in-process broker (`memory://` or `memory://<name>`): the broker contract (broker.ts) for single-process use
  * and for users' own tests, with the same semantics as redis:// and sqlite:// — priority bands, FIFO, batch
  * reservations with leases, renewal and recovery, requeue to the front marked redelivered, ETA parking, dead
- * letters (also for messages whose delivery tag cannot be read), purge, worker heartbeats and a beat store. Nothing survives the process.
+ * letters (also for messages whose delivery tag cannot be read), purge, worker heartbeats, revokes and a beat store.
+ * Nothing survives the process.
  *
  * Waiting (the loop of stores/reserve-wait.ts): a reserve() with nothing ready listens to the store (store.ts) and
  * tries again after every change, so a publish from anywhere in the process is taken on the next turn of the event
@@ -13,7 +14,10 @@ import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMe
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { memoryStore, type MemoryStore, type StoredMessage } from './store.ts';
 import { memoryBeatStore } from './beat-store.ts';
-import { DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
+import {
+  DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH, REVOKE_EXPIRES_MS, REVOKES_MAX,
+  pruneRevokes,
+} from '../../stores/limits.ts';
 import { deadLetterEntry, headerTaskId, tooBigReason, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 import { closedError } from '../../stores/errors.ts';
@@ -226,6 +230,32 @@ export class MemoryBroker implements Broker {
     this.store.pushFront(parked.map(({ queue, band, raw }) => ({ queue, band, raw })));
     if (parked.length > 0) this.store.changed();
     return { othersAlive: 0, unparked: parked.length };
+  }
+
+  async storeRevokes(ids: string[], expiresInMs = REVOKE_EXPIRES_MS): Promise<void> {
+    this.check();
+    const now = Date.now();
+    const until = now + Math.round(expiresInMs);
+    const held = this.store.revoked;
+    for (const id of ids) held.set(id, Math.max(until, held.get(id) ?? 0));
+    pruneRevokes(held, now, this.options.revokesMax ?? REVOKES_MAX);
+  }
+
+  async revoked(ids: string[]): Promise<Map<string, number>> {
+    this.check();
+    const now = Date.now();
+    const out = new Map<string, number>();
+    for (const id of ids) {
+      const until = this.store.revoked.get(id);
+      if (until !== undefined && until > now) out.set(id, until);
+    }
+    return out;
+  }
+
+  async liveRevokes(): Promise<Map<string, number>> {
+    this.check();
+    const now = Date.now();
+    return new Map([...this.store.revoked].filter(([, until]) => until > now));
   }
 
   beatStore(name: string): BeatStore {

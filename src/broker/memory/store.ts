@@ -9,6 +9,7 @@
  *   parked      messages with a due time (ETA), unordered
  *   dead        dead-letter list name -> entries, newest first
  *   workers     live celeriac worker instance -> alive until (ms)
+ *   revoked     revoked task id -> expires at (ms)
  *   beat        app -> leader lock and entry -> last run (ms)
  * Invariants: every operation is synchronous, hence atomic; listeners are told after any change that may make a
  * message ready, asynchronously and coalesced (they re-check, like the SQLite change feed's listeners).
@@ -40,6 +41,7 @@ export class MemoryStore {
   parked: Array<StoredMessage & { dueAt: number }> = [];
   readonly dead = new Map<string, DeadLetter[]>();
   readonly workers = new Map<string, number>();
+  readonly revoked = new Map<string, number>();
   readonly beat = new Map<string, BeatState>();
   private readonly listeners = new Set<() => void>();
   private emitScheduled = false;

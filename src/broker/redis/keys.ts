@@ -8,6 +8,7 @@
  *   celeriac.deadletter                             list: JSON {reason, queue, raw, at} of messages set aside
  *   celeriac.eta                                    zset: "<list key>\n<raw>" -> due time (ms): parked ETA messages
  *   celeriac.workers                                zset: live celeriac worker instance -> alive-until (ms)
+ *   celeriac.revoked                                zset: revoked task id -> expires at (ms), pruned on write
  *   celeriac.beat.<app>.lock / .state               string / hash: beat leader lock; entry -> last run (ms)
  *   celeriac.wake.<db>.<queue>                      pub/sub: "this queue may have work" (empty messages)
  * Remote control and events (Celery's pidbox and celeryev, docs/wire-format.md §9, §10; control.ts):
@@ -26,6 +27,7 @@ export const UNACKED_INDEX = 'unacked_index';
 export const LEASES = 'celeriac.leases';
 export const ETA = 'celeriac.eta';
 export const WORKERS = 'celeriac.workers';
+export const REVOKED = 'celeriac.revoked';
 
 /** The wake-up channel of a queue is this prefix + the queue name (the Lua scripts take the prefix). */
 export function wakePrefix(db: number): string {

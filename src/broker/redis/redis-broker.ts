@@ -17,7 +17,7 @@ import type {
 import { closeRedis, connectRedis, connectionError, evictionWarning } from '../../stores/redis/connection.ts';
 import { closedError } from '../../stores/errors.ts';
 import {
-  ETA, WORKERS, LEASES, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
+  ETA, WORKERS, LEASES, REVOKED, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
   wakePrefix,
 } from './keys.ts';
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
@@ -26,12 +26,21 @@ import { priorityOf, redelivered } from '../envelope.ts';
 import { RedisControl } from './control.ts';
 import {
   DEAD_LETTER_HEAD_BYTES, DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH,
+  REVOKE_EXPIRES_MS, REVOKES_MAX,
 } from '../../stores/limits.ts';
 import { deadLetterEntry, parseDeadLetter } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 
 /** How often an idle consumer looks for messages that arrived without a wake-up (e.g. from Python producers). */
 const POLL_MS = 50;
+/** Task ids per revoke script call or lookup pipeline. */
+const REVOKE_CHUNK = 1000;
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
 
 export class RedisBroker implements Broker {
   readonly displayUrl: string;
@@ -374,6 +383,41 @@ export class RedisBroker implements Broker {
     return this.use(async () => {
       const [othersAlive, unparked] = await this.client.celeriacLeave(WORKERS, ETA, instance, Date.now(), this.wakePrefix);
       return { othersAlive: Number(othersAlive), unparked: Number(unparked) };
+    });
+  }
+
+  storeRevokes(ids: string[], expiresInMs = REVOKE_EXPIRES_MS): Promise<void> {
+    return this.use(async () => {
+      const now = Date.now();
+      const until = now + Math.round(expiresInMs);
+      const max = this.options.revokesMax ?? REVOKES_MAX;
+      for (const part of chunks([...new Set(ids)], REVOKE_CHUNK)) await this.client.celeriacRevoke(REVOKED, now, until, max, ...part);
+    });
+  }
+
+  revoked(ids: string[]): Promise<Map<string, number>> {
+    return this.use(async () => {
+      const now = Date.now();
+      const out = new Map<string, number>();
+      for (const part of chunks(ids, REVOKE_CHUNK)) {
+        const pipe = this.client.pipeline();
+        for (const id of part) pipe.zscore(REVOKED, id);
+        const replies = ((await pipe.exec()) ?? []) as [Error | null, string | null][];
+        replies.forEach(([err, score], i) => {
+          if (err) throw err;
+          if (score !== null && Number(score) > now) out.set(part[i], Number(score));
+        });
+      }
+      return out;
+    });
+  }
+
+  liveRevokes(): Promise<Map<string, number>> {
+    return this.use(async () => {
+      const flat = await this.client.zrangebyscore(REVOKED, `(${Date.now()}`, '+inf', 'WITHSCORES');
+      const out = new Map<string, number>();
+      for (let i = 0; i < flat.length; i += 2) out.set(flat[i], Number(flat[i + 1]));
+      return out;
     });
   }
 

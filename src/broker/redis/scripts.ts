@@ -16,6 +16,7 @@ const UNLOCK_LUA = read('unlock');
 const ACK_LUA = read('ack');
 const RENEW_LUA = read('renew');
 const LEAVE_LUA = `${moveBack}\n${read('leave')}`;
+const REVOKE_LUA = read('revoke');
 
 export interface BrokerScripts {
   celeriacReserve(...args: (string | number)[]): Promise<string[]>;
@@ -28,6 +29,7 @@ export interface BrokerScripts {
   celeriacAck(unacked: string, index: string, leases: string, ...tags: string[]): Promise<number>;
   celeriacRenew(leases: string, index: string, leaseUntil: number, now: number, ...tags: string[]): Promise<number>;
   celeriacLeave(workers: string, eta: string, instance: string, now: number, wakePrefix: string): Promise<[number, number]>;
+  celeriacRevoke(key: string, now: number, expiresAt: number, max: number, ...ids: string[]): Promise<number>;
 }
 
 export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
@@ -41,5 +43,6 @@ export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
   redis.defineCommand('celeriacAck', { lua: ACK_LUA, numberOfKeys: 3 });
   redis.defineCommand('celeriacRenew', { lua: RENEW_LUA, numberOfKeys: 2 });
   redis.defineCommand('celeriacLeave', { lua: LEAVE_LUA, numberOfKeys: 2 });
+  redis.defineCommand('celeriacRevoke', { lua: REVOKE_LUA, numberOfKeys: 1 });
   return redis as Redis & BrokerScripts;
 }

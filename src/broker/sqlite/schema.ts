@@ -13,6 +13,8 @@
  *   celeriac_workers       instance -> alive_until (ms): live celeriac workers (heartbeat / leave)
  *   celeriac_beat_locks    app -> owner, expires_at (ms): beat's leader lock
  *   celeriac_beat_runs     (app, entry) -> last_run (ms)
+ *   celeriac_revokes       task_id -> expires_at (ms): revoked task ids, pruned (expired, then past the limit the
+ *                          soonest to expire) on every write
  *
  * Invariants: every ready seq is at most the counter, so a publish (counter + 1) lands behind everything waiting,
  * and a message put back takes MIN(seq) - 1 of its queue and band, landing in front. The partial indexes match the
@@ -57,6 +59,8 @@ CREATE TABLE IF NOT EXISTS celeriac_beat_locks (app TEXT PRIMARY KEY, owner TEXT
 CREATE TABLE IF NOT EXISTS celeriac_beat_runs (
   app TEXT NOT NULL, entry TEXT NOT NULL, last_run INTEGER NOT NULL, PRIMARY KEY (app, entry)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS celeriac_revokes (task_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS celeriac_revokes_expiry ON celeriac_revokes (expires_at);
 `;
 
 export interface MessageRow {
@@ -82,7 +86,10 @@ const DEAD_LETTER_COLUMNS: Array<[string, string]> = [
   ['size', 'INTEGER'], ['sha1', 'TEXT'], ['truncated', 'INTEGER NOT NULL DEFAULT 0'],
 ];
 
-/** Create the tables if missing (idempotent; safe when several processes start at once). */
+/**
+ * Create the tables if missing (idempotent; safe when several processes start at once). Files made by an older
+ * release get the tables added since (CREATE … IF NOT EXISTS: celeriac_revokes) and the missing columns.
+ */
 export function createBrokerSchema(db: Db): void {
   db.transaction(() => {
     db.exec(DDL);
@@ -145,6 +152,17 @@ export function brokerStatements(db: Db) {
     setLastRun: p(`INSERT INTO celeriac_beat_runs (app, entry, last_run) VALUES (?, ?, ?)
       ON CONFLICT (app, entry) DO UPDATE SET last_run = excluded.last_run`),
     pruneRuns: p(`DELETE FROM celeriac_beat_runs WHERE app = ? AND entry NOT IN (SELECT value FROM json_each(?))`),
+    /** An id stored again keeps the later of its two expiries. */
+    revoke: p(`INSERT INTO celeriac_revokes (task_id, expires_at) VALUES (?, ?)
+      ON CONFLICT (task_id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`),
+    pruneRevokes: p(`DELETE FROM celeriac_revokes WHERE expires_at <= ?`),
+    /** Keep the N (parameter) that expire last. */
+    trimRevokes: p(`DELETE FROM celeriac_revokes WHERE task_id IN (SELECT task_id FROM celeriac_revokes
+      ORDER BY expires_at DESC, task_id LIMIT -1 OFFSET ?)`),
+    revoked: p<{ task_id: string; expires_at: number }>(`SELECT task_id, expires_at FROM celeriac_revokes
+      WHERE expires_at > ? AND task_id IN (SELECT value FROM json_each(?))`),
+    liveRevokes: p<{ task_id: string; expires_at: number }>(
+      `SELECT task_id, expires_at FROM celeriac_revokes WHERE expires_at > ?`),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The SQLite broker (`sqlite://<path>`): the broker contract (broker.ts) in one file that several processes on one
  * machine share. Features: priority bands and FIFO like kombu on Redis, batch reservations with leases, renewal and
- * recovery, requeue to the front, ETA parking, dead letters, purge, worker heartbeats, beat store. No visibility
+ * recovery, requeue to the front, ETA parking, dead letters, purge, worker heartbeats, revokes, beat store. No visibility
  * timeout of its own: every reservation here has a lease (only celeriac workers consume a SQLite file).
  *
  * Semantics are those of the Redis scripts (redis/lua/*.lua), each operation one IMMEDIATE transaction:
@@ -23,7 +23,9 @@ import {
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type DeadLetterRow, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
-import { DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH } from '../../stores/limits.ts';
+import {
+  DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH, REVOKE_EXPIRES_MS, REVOKES_MAX,
+} from '../../stores/limits.ts';
 import { deadLetterEntry, headerTaskId, parseDeadLetter, tooBigReason, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 import { closedError } from '../../stores/errors.ts';
@@ -290,6 +292,31 @@ export class SqliteBroker implements Broker {
     const r = this.use('withdraw a worker from', () => this.leaveTx(instance, Date.now()));
     if (r.unparked > 0) this.changed();
     return r;
+  }
+
+  private readonly revokeTx = this.immediate((ids: string[], now: number, until: number) => {
+    for (const id of ids) this.s.revoke.run(id, until);
+    this.s.pruneRevokes.run(now);
+    this.s.trimRevokes.run(this.options.revokesMax ?? REVOKES_MAX);
+  });
+
+  async storeRevokes(ids: string[], expiresInMs = REVOKE_EXPIRES_MS): Promise<void> {
+    this.use('store revokes in', () => {
+      const now = Date.now();
+      this.revokeTx([...new Set(ids)], now, now + Math.round(expiresInMs));
+    });
+  }
+
+  async revoked(ids: string[]): Promise<Map<string, number>> {
+    return this.use('read revokes from', () => {
+      if (ids.length === 0) return new Map();
+      return new Map(this.s.revoked.all(Date.now(), JSON.stringify(ids)).map((r) => [r.task_id, r.expires_at]));
+    });
+  }
+
+  async liveRevokes(): Promise<Map<string, number>> {
+    return this.use('read revokes from', () =>
+      new Map(this.s.liveRevokes.all(Date.now()).map((r) => [r.task_id, r.expires_at])));
   }
 
   beatStore(name: string): BeatStore {
