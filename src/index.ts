@@ -6,7 +6,7 @@ export type { TaskHandler } from './task/task.ts';
 export type { TaskOptions, ApplyOptions, RetryOptions } from './task/options.ts';
 export type { TaskContext, TaskRequest } from './task/context.ts';
 export { AsyncResult } from './task/async-result.ts';
-export type { GetOptions, ResultHandle } from './task/async-result.ts';
+export type { GetOptions, ResultHandle, RevokeOptions } from './task/async-result.ts';
 export { GroupResult } from './task/group-result.ts';
 export { Signature, chain, group, chord } from './task/signature.ts';
 export type { SignatureOptions } from './task/signature.ts';

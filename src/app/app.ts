@@ -7,12 +7,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { assertJson } from '../common/json.ts';
 import { producerOrigin, uuid } from '../common/ids.ts';
-import { encodeTaskMessage, type Embed, type NewTaskMessage } from '../protocol/index.ts';
+import { encodeControlRequest, encodeTaskMessage, type Embed, type NewTaskMessage } from '../protocol/index.ts';
 import type { Broker, OutgoingMessage } from '../broker/broker.ts';
 import { createBroker } from '../broker/registry.ts';
 import type { ResultBackend } from '../backend/backend.ts';
 import { createBackend } from '../backend/registry.ts';
-import { AsyncResult } from '../task/async-result.ts';
+import { AsyncResult, type RevokeOptions } from '../task/async-result.ts';
 import { Task, type Call, type TaskHandler, type TaskProducer } from '../task/task.ts';
 import { Signature, type SignatureOptions } from '../task/signature.ts';
 import { GroupResult } from '../task/group-result.ts';
@@ -107,6 +107,30 @@ export class Celeriac implements TaskProducer {
   /** Celery's `app.GroupResult.restore(id)`: a group saved with `GroupResult.save()`, from any process. */
   get GroupResult(): { restore<R = unknown>(id: string): Promise<GroupResult<R> | null> } {
     return { restore: <R>(id: string) => GroupResult.restore<R>(this, id) };
+  }
+
+  /**
+   * Revoke tasks (Celery's `app.control.revoke`): stored in the broker's revoke store for `expires` seconds (default
+   * 10800, Celery's REVOKE_EXPIRES), so celeriac workers that start later refuse them too, and broadcast where the
+   * broker has remote control, so running workers, Python ones included, hear it at once. With `terminate`, a
+   * running task is stopped (`signal` as Celery's, SIGTERM by default). Rejects when it could be neither stored nor
+   * sent (after trying both). `AsyncResult.revoke()`, `GroupResult.revoke()`, `Control.revoke()` and `celeriac
+   * revoke` all come here.
+   */
+  async revoke(taskIds: string | string[], o: RevokeOptions = {}): Promise<void> {
+    const ids = Array.isArray(taskIds) ? taskIds : [taskIds];
+    if (ids.length === 0) return;
+    const broker = await this.broker();
+    const raw = encodeControlRequest({
+      method: 'revoke', arguments: { task_id: ids.length === 1 ? ids[0] : ids, terminate: o.terminate ?? false, signal: o.signal ?? 'SIGTERM' },
+      destination: null, pattern: null, matcher: null,
+    }, 0);
+    const [stored, sent] = await Promise.allSettled([
+      broker.storeRevokes(ids, o.expires === undefined ? undefined : o.expires * 1000),
+      broker.control ? broker.control.request(raw, null, 0) : Promise.resolve(),
+    ]);
+    if (stored.status === 'rejected') throw stored.reason;
+    if (sent.status === 'rejected') throw sent.reason;
   }
 
   /** The options a registered task was defined with (canvas routing). @internal */

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { decodeControlReply, encodeControlRequest } from '../protocol/index.ts';
 import type { Celeriac } from '../app/app.ts';
+import type { RevokeOptions } from '../task/async-result.ts';
 
 export interface BroadcastOptions {
   /** Node names to address (default: every worker). */
@@ -79,19 +80,10 @@ export class Control {
    * With `destination`, only the named workers are told: nothing is stored. Rejects when the revoke could not be
    * stored or sent (after trying both).
    */
-  async revoke(taskId: string | string[], o: { terminate?: boolean; destination?: string[]; expires?: number } = {}):
+  async revoke(taskId: string | string[], o: RevokeOptions & { destination?: string[] } = {}):
     Promise<void> {
-    const ids = Array.isArray(taskId) ? taskId : [taskId];
-    const broker = await this.app.broker();
-    const durable = o.destination === undefined;
-    const [stored, sent] = await Promise.allSettled([
-      durable ? broker.storeRevokes(ids, o.expires === undefined ? undefined : o.expires * 1000) : Promise.resolve(),
-      broker.control || !durable
-        ? this.cast('revoke', { task_id: taskId, terminate: o.terminate ?? false, signal: 'SIGTERM' }, o.destination)
-        : Promise.resolve(),
-    ]);
-    if (stored.status === 'rejected') throw stored.reason;
-    if (sent.status === 'rejected') throw sent.reason;
+    if (o.destination === undefined) return this.app.revoke(taskId, o);
+    await this.cast('revoke', { task_id: taskId, terminate: o.terminate ?? false, signal: o.signal ?? 'SIGTERM' }, o.destination);
   }
 
   shutdown(destination?: string[]): Promise<void> {

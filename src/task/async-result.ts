@@ -2,12 +2,31 @@
  * A handle on a task's result by id, usable from any process: `app.AsyncResult(id)` or what `delay()` returns.
  * States are Celery's; an id nobody stored yet reads as PENDING (Celery cannot tell unknown from waiting either).
  */
-import { TaskRevokedError } from '../common/errors.ts';
+import { CeleriacError, ErrorCode, TaskRevokedError } from '../common/errors.ts';
 import { READY_STATES, exceptionToError, type ResultMeta, type TaskState } from '../protocol/index.ts';
 import type { ResultBackend } from '../backend/backend.ts';
 
 export interface ResultSource {
   backend(): Promise<ResultBackend>;
+  /** Revoke by id (the app's revoke: stored in the broker and broadcast). */
+  revoke?(taskIds: string[], options?: RevokeOptions): Promise<void>;
+}
+
+export interface RevokeOptions {
+  /** Also stop the task if it is running (its AbortSignal fires; Celery kills the process). */
+  terminate?: boolean;
+  /** Celery's signal name for terminate, e.g. 'SIGKILL' (default 'SIGTERM'). */
+  signal?: string;
+  /** Seconds the revoke is kept in the broker (default 10800). */
+  expires?: number;
+}
+
+/** Revoke through a source that can (an app); E_BAD_OPTION for one that cannot. */
+export function revokeThrough(source: ResultSource, ids: string[], options: RevokeOptions): Promise<void> {
+  if (!source.revoke) {
+    return Promise.reject(new CeleriacError(ErrorCode.BadOption, 'this result was not made by an app, so it cannot revoke'));
+  }
+  return source.revoke(ids, options);
 }
 
 export interface GetOptions {
@@ -70,6 +89,11 @@ export class AsyncResult<R = unknown> {
       throw new TaskRevokedError(this.id, typeof why === 'string' ? why : 'revoked');
     }
     throw exceptionToError(this.id, meta.result, meta.traceback);
+  }
+
+  /** Revoke this task everywhere (Celery's `AsyncResult.revoke`): see `Celeriac.revoke`. */
+  revoke(options: RevokeOptions = {}): Promise<void> {
+    return revokeThrough(this.source, [this.id], options);
   }
 
   async forget(): Promise<void> {

@@ -3,7 +3,7 @@
  * every member and gives their values in the group's order.
  */
 import { CeleriacError, ErrorCode, TimeoutError } from '../common/errors.ts';
-import { AsyncResult, type GetOptions, type ResultHandle, type ResultSource } from './async-result.ts';
+import { AsyncResult, revokeThrough, type GetOptions, type ResultHandle, type ResultSource, type RevokeOptions } from './async-result.ts';
 
 /** A result from Celery's tuple form: `[[id, parent], null]` a task, `[[id, parent], [members]]` a group. */
 function fromTuple(t: unknown, source: ResultSource): AsyncResult<unknown> | GroupResult<unknown> {
@@ -68,6 +68,16 @@ export class GroupResult<R = unknown> {
   /** At least one member has not finished. */
   async waiting(): Promise<boolean> {
     return !(await this.ready());
+  }
+
+  /** Every member's task id, nested groups included. */
+  taskIds(): string[] {
+    return this.results.flatMap((r) => (r instanceof GroupResult ? r.taskIds() : [r.id]));
+  }
+
+  /** Revoke every member (Celery's GroupResult.revoke). */
+  revoke(options: RevokeOptions = {}): Promise<void> {
+    return revokeThrough(this.source, this.taskIds(), options);
   }
 
   /** Celery's as_tuple: `[[id, parent], [member tuples]]`. */

@@ -205,3 +205,18 @@ test('typing: s() checks the prefix of the parameters (compile-time only)', () =
   add.s(1);
   void ({} as TaskContext);
 });
+
+describe('revoke from results', () => {
+  test('AsyncResult.revoke() and GroupResult.revoke() end waiting tasks REVOKED; they never run', async () => {
+    const { app, add, seen, record } = setup();
+    const one = await record.s('one').set({ countdown: 2 }).delay();
+    const g = await group(record.s('g1').set({ countdown: 2 }), record.s('g2').set({ countdown: 2 })).applyAsync();
+    const kept = await add.s(1, 1).set({ countdown: 2 }).delay();
+    await one.revoke();
+    await g.revoke();
+    await startWorker(app);
+    assert.equal(await kept.get({ timeout: 10_000 }), 2);
+    for (const r of [one, ...g.results]) assert.equal(await (r as typeof one).state(), 'REVOKED');
+    assert.deepEqual(seen, [], 'revoked tasks never ran');
+  });
+});
