@@ -6,6 +6,7 @@ import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { closest } from '../common/closest.ts';
 import type { BeatEntry } from './beat-schedule.ts';
 import { RETRY_DEFAULTS, type ResolvedTaskOptions, type TaskOptions } from '../task/options.ts';
+import { rateInterval } from '../task/rate.ts';
 import { DEAD_LETTERS_KEPT } from '../stores/limits.ts';
 
 export interface Route {
@@ -130,6 +131,7 @@ export function resolveTaskOptions(o: TaskOptions, conf: ResolvedConfig): Resolv
     trackStarted: o.trackStarted ?? conf.taskTrackStarted,
     timeLimit: o.timeLimit ?? null,
     softTimeLimit: o.softTimeLimit ?? null,
+    rateLimitMs: rateInterval(o.rateLimit),
   };
 }
 

@@ -23,6 +23,7 @@
  *    REVOKES_MAX), dropping those that expire soonest. Storing an id again never shortens its life.
  */
 import type { DeadLetter } from '../stores/dead-letter.ts';
+import type { RateTurn } from '../stores/rate.ts';
 
 export interface OutgoingMessage {
   queue: string;
@@ -145,6 +146,11 @@ export interface Broker {
   revoked(ids: string[]): Promise<Map<string, number>>;
   /** Every live revoked id, with when it expires (ms since the epoch). */
   liveRevokes(): Promise<Map<string, number>>;
+  /**
+   * One start of the rate-limited task `name`, at most one per `intervalMs` across the broker (stores/rate.ts): a
+   * turn to start after `waitMs` (at most `aheadMs`), or no turn and when to ask again.
+   */
+  rateAcquire(name: string, intervalMs: number, aheadMs: number): Promise<RateTurn>;
   /** Remote control and events, where the broker supports them. */
   readonly control?: ControlChannel;
   /**

@@ -5,6 +5,7 @@
  */
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { closest } from '../common/closest.ts';
+import { rateInterval } from './rate.ts';
 
 export type ErrorMatcher = Array<abstract new (...args: any[]) => unknown> | ((err: unknown) => boolean);
 
@@ -32,6 +33,11 @@ export interface TaskOptions {
   timeLimit?: number;
   /** Seconds: the task's AbortSignal fires so it can stop by itself (SoftTimeLimitExceeded). */
   softTimeLimit?: number;
+  /**
+   * At most this many starts, across every worker on the broker (Celery's syntax: '10/s', '100/m', '1000/h', or a
+   * number per second). A task waiting for its turn holds no concurrency slot.
+   */
+  rateLimit?: string | number | null;
 }
 
 /**
@@ -51,6 +57,8 @@ export interface ResolvedTaskOptions {
   trackStarted: boolean;
   timeLimit: number | null;
   softTimeLimit: number | null;
+  /** Milliseconds between two starts of this task on the whole broker, or null for no limit. */
+  rateLimitMs: number | null;
 }
 
 /** Celery's defaults for retries. */
@@ -130,6 +138,14 @@ const TASK_CHECKS: Readonly<Record<keyof TaskOptions, Check>> = {
   priority,
   timeLimit: positive,
   softTimeLimit: positive,
+  rateLimit: [(v) => {
+    try {
+      rateInterval(v);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "a rate such as '10/s', '100/m', '1000/h', a number per second, or null"],
 };
 
 /** Every apply option's name: a second argument to `applyAsync` made only of these is refused as ambiguous. */

@@ -76,7 +76,7 @@ export class Intake {
     if (this.refuse(run)) return;
     if (msg.redelivered && await this.alreadyDone(run)) return;
     const delay = msg.eta ? msg.eta.getTime() - Date.now() : 0;
-    if (delay > HOLD_MS && await this.park(run)) return;
+    if (delay > HOLD_MS && await this.park(run, msg.eta!.getTime())) return;
     if (log.enabled('info')) log.info(`Task ${msg.task}[${msg.id}] received`);
     if (delay > 0) {
       this.env.timing.hold(run, msg.eta!.getTime(), (due) => {
@@ -140,10 +140,12 @@ export class Intake {
     return true;
   }
 
-  /** Park a far-ETA message in the broker; false when the broker cannot (it is then held in memory instead). */
-  private async park(run: Running): Promise<boolean> {
+  /**
+   * Park a message in the broker until `dueAt` (a far ETA, or a rate-limit turn far away), its reservation released;
+   * false when the broker cannot (hold it in memory instead).
+   */
+  async park(run: Running, dueAt: number): Promise<boolean> {
     const { msg, delivery } = run;
-    const dueAt = msg.eta!.getTime();
     try {
       await this.env.broker.defer(delivery, dueAt);
     } catch (err) {
@@ -151,7 +153,7 @@ export class Intake {
       return false;
     }
     this.env.ended(delivery.tag);
-    this.env.log.info(`Task ${msg.task}[${msg.id}] scheduled for ${msg.eta!.toISOString()}`);
+    this.env.log.info(`Task ${msg.task}[${msg.id}] scheduled for ${new Date(dueAt).toISOString()}`);
     this.env.timing.promoteBy(dueAt);
     return true;
   }

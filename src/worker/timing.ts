@@ -15,7 +15,7 @@ const PROMOTE_EVERY_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class EtaTiming {
-  private readonly held = new Map<string, { timer: NodeJS.Timeout; run: Running }>();
+  private readonly held = new Map<string, { timer: NodeJS.Timeout; run: Running; dueAt: number }>();
   private promoteTimer: NodeJS.Timeout | null = null;
   private promoteAt = Infinity;
   private stopped = false;
@@ -27,7 +27,8 @@ export class EtaTiming {
   }
 
   scheduled(): Array<{ eta: Date; run: Running }> {
-    return [...this.held.values()].map((h) => ({ eta: h.run.msg.eta!, run: h.run }));
+    // a task held for its rate-limit turn has no ETA of its own: its turn is when it runs
+    return [...this.held.values()].map((h) => ({ eta: h.run.msg.eta ?? new Date(h.dueAt), run: h.run }));
   }
 
   /** Keep `run` until `dueAt`, then hand it to `onDue`. */
@@ -41,7 +42,7 @@ export class EtaTiming {
       this.held.delete(tag);
       onDue(run);
     }, Math.min(Math.max(1, dueAt - Date.now()), MAX_TIMER_MS));
-    this.held.set(tag, { timer, run });
+    this.held.set(tag, { timer, run, dueAt });
   }
 
   /** Take every held message away (to give it back to the broker). */

@@ -28,6 +28,8 @@ import { Intake } from './intake.ts';
 import { EtaTiming } from './timing.ts';
 import { Runner } from './runner.ts';
 import { startPidbox, type PidboxWorker } from './pidbox.ts';
+import { RateGate } from './rate-gate.ts';
+import { rateInterval } from '../task/rate.ts';
 import { REVOKE_REFRESH_MS, Revokes } from './revokes.ts';
 
 export interface WorkerOptions {
@@ -90,6 +92,8 @@ export class Worker extends EventEmitter implements PidboxWorker {
   private mode: Mode = 'idle';
   private parts: Parts | null = null;
   private timers: NodeJS.Timeout[] = [];
+  /** Rates set at run time (remote control's rate_limit): interval ms by task name, null for none. */
+  private readonly rateOverrides = new Map<string, number | null>();
   /** The last heartbeat failure logged, so an outage is reported once. */
   private heartbeatFailure: string | null = null;
   private stopPidbox: (() => Promise<void>) | null = null;
@@ -169,12 +173,20 @@ export class Worker extends EventEmitter implements PidboxWorker {
     const intake: Intake = new Intake({
       app: this.app, broker, backend, settler, records, log, timing, revokes: this.revokes,
       run: (run) => {
-        if (this.mode === 'running') runner.enqueue(run);
+        if (this.mode === 'running') gate.pass(run);
         else void this.giveBack(this.parts!, [run]); // arrived or came due while stopping
       },
       ended: (tag) => consumer?.ended([tag]),
       held: () => consumer?.wake(),
     });
+    const gate: RateGate = new RateGate(this.app, broker, timing, log, {
+      admit: (run) => {
+        if (this.mode === 'running') runner.enqueue(run);
+        else void this.giveBack(this.parts!, [run]);
+      },
+      park: (run, dueAt) => intake.park(run, dueAt),
+      refuse: (run) => intake.refuse(run),
+    }, this.rateOverrides);
     consumer = new Consumer(broker, this.queues, this.prefetch, log, {
       accept: (d) => void intake.accept(d),
       rejected: (r) => void intake.rejected(r),
@@ -212,6 +224,17 @@ export class Worker extends EventEmitter implements PidboxWorker {
 
   scheduled(): Array<{ eta: Date; run: Running }> {
     return this.parts?.timing.scheduled() ?? [];
+  }
+
+  /**
+   * Remote control's `rate_limit`: a new rate for one of this worker's tasks ('10/s', '100/m', a number per second;
+   * null, 0 or '' for none), applied to its next starts; false for a task this worker does not have.
+   */
+  setRateLimit(taskName: string, rate: string | number | null): boolean {
+    if (!this.app.tasks.has(taskName)) return false;
+    this.rateOverrides.set(taskName, rateInterval(rate, `rate limit of ${taskName}`));
+    this.log.info(`New rate limit for ${taskName}: ${rate === null || rate === '' || rate === 0 ? 'none' : String(rate)}`);
+    return true;
   }
 
   revokedIds(): string[] {

@@ -432,6 +432,23 @@ contract('revokes are bounded: past revokesMax the ids that expire soonest are d
   assert.equal((await big.revoked(many)).size, 2000);
 });
 
+contract('rateAcquire(): one turn per interval across connections; a turn further than aheadMs is not taken', async (s) => {
+  const a = await s.broker();
+  const b = await s.otherBroker();
+  const turns = [];
+  for (let i = 0; i < 6; i++) turns.push(await (i % 2 ? b : a).rateAcquire('contract.rated', 200, 1000));
+  assert.ok(turns.every((t) => t.reserved), JSON.stringify(turns));
+  const waits = turns.map((t) => t.waitMs);
+  for (let i = 1; i < waits.length; i++) {
+    // each turn is one interval after the one before, whoever asked (allow for the time the calls take)
+    assert.ok(waits[i] - waits[i - 1] > 150 && waits[i] - waits[i - 1] <= 200, `waits ${waits.join(', ')}`);
+  }
+  const refused = await a.rateAcquire('contract.rated', 200, 1000);
+  assert.equal(refused.reserved, false, 'the seventh turn is 1200 ms away: not taken');
+  assert.ok(refused.waitMs > 0 && refused.waitMs <= 200, `ask again in ${refused.waitMs} ms`);
+  assert.equal((await a.rateAcquire('contract.other', 200, 1000)).waitMs, 0, 'another task has its own turns');
+});
+
 contract('after close(), a pending reserve() ends with nothing and every call rejects with E_CLOSED', async (s, t) => {
   const b = await s.broker();
   const waiting = b.reserve(['q'], 5, 10_000);

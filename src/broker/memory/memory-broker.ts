@@ -21,6 +21,7 @@ import {
 import { deadLetterEntry, headerTaskId, tooBigReason, type DeadLetter as Entry } from '../../stores/dead-letter.ts';
 import { PendingWaits, reserveOrWait } from '../../stores/reserve-wait.ts';
 import { closedError } from '../../stores/errors.ts';
+import { rateStep, type RateTurn } from '../../stores/rate.ts';
 
 const empty = (): ReserveResult => ({ deliveries: [], rejected: [] });
 
@@ -230,6 +231,13 @@ export class MemoryBroker implements Broker {
     this.store.pushFront(parked.map(({ queue, band, raw }) => ({ queue, band, raw })));
     if (parked.length > 0) this.store.changed();
     return { othersAlive: 0, unparked: parked.length };
+  }
+
+  async rateAcquire(name: string, intervalMs: number, aheadMs: number): Promise<RateTurn> {
+    this.check();
+    const { turn, nextFree } = rateStep(this.store.rates.get(name) ?? null, Date.now(), intervalMs, aheadMs);
+    if (nextFree !== null) this.store.rates.set(name, nextFree);
+    return turn;
   }
 
   async storeRevokes(ids: string[], expiresInMs = REVOKE_EXPIRES_MS): Promise<void> {

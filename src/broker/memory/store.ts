@@ -42,6 +42,8 @@ export class MemoryStore {
   readonly dead = new Map<string, DeadLetter[]>();
   readonly workers = new Map<string, number>();
   readonly revoked = new Map<string, number>();
+  /** Rate-limited tasks' next free start (ms), stores/rate.ts. */
+  readonly rates = new Map<string, number>();
   readonly beat = new Map<string, BeatState>();
   private readonly listeners = new Set<() => void>();
   private emitScheduled = false;

@@ -28,6 +28,8 @@ export const LEASES = 'celeriac.leases';
 export const ETA = 'celeriac.eta';
 export const WORKERS = 'celeriac.workers';
 export const REVOKED = 'celeriac.revoked';
+/** A rate-limited task's next free start (ms, Redis clock): `celeriac.rate.<task name>` (stores/rate.ts). */
+export const rateKey = (task: string): string => `celeriac.rate.${task}`;
 
 /** The wake-up channel of a queue is this prefix + the queue name (the Lua scripts take the prefix). */
 export function wakePrefix(db: number): string {

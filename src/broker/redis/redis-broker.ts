@@ -16,9 +16,10 @@ import type {
 } from '../broker.ts';
 import { closeRedis, connectRedis, connectionError, evictionWarning } from '../../stores/redis/connection.ts';
 import { closedError } from '../../stores/errors.ts';
+import type { RateTurn } from '../../stores/rate.ts';
 import {
   ETA, WORKERS, LEASES, REVOKED, UNACKED, UNACKED_INDEX, allBandKeys, beatKeys, parkedMember, bandMajorKeys, bindingKey, bindingMember, queueListKey, SEP,
-  wakePrefix,
+  rateKey, wakePrefix,
 } from './keys.ts';
 import { defineBrokerScripts, type BrokerScripts } from './scripts.ts';
 import { maskUrl, redisOptionsFromUrl } from '../../stores/redis/url.ts';
@@ -383,6 +384,13 @@ export class RedisBroker implements Broker {
     return this.use(async () => {
       const [othersAlive, unparked] = await this.client.celeriacLeave(WORKERS, ETA, instance, Date.now(), this.wakePrefix);
       return { othersAlive: Number(othersAlive), unparked: Number(unparked) };
+    });
+  }
+
+  rateAcquire(name: string, intervalMs: number, aheadMs: number): Promise<RateTurn> {
+    return this.use(async () => {
+      const [reserved, wait] = await this.client.celeriacRate(rateKey(name), intervalMs, aheadMs);
+      return { reserved: Number(reserved) === 1, waitMs: Number(wait) };
     });
   }
 

@@ -17,6 +17,7 @@ const ACK_LUA = read('ack');
 const RENEW_LUA = read('renew');
 const LEAVE_LUA = `${moveBack}\n${read('leave')}`;
 const REVOKE_LUA = read('revoke');
+const RATE_LUA = read('rate');
 
 export interface BrokerScripts {
   celeriacReserve(...args: (string | number)[]): Promise<string[]>;
@@ -30,6 +31,7 @@ export interface BrokerScripts {
   celeriacRenew(leases: string, index: string, leaseUntil: number, now: number, ...tags: string[]): Promise<number>;
   celeriacLeave(workers: string, eta: string, instance: string, now: number, wakePrefix: string): Promise<[number, number]>;
   celeriacRevoke(key: string, now: number, expiresAt: number, max: number, ...ids: string[]): Promise<number>;
+  celeriacRate(key: string, intervalMs: number, aheadMs: number): Promise<[number, number]>;
 }
 
 export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
@@ -44,5 +46,6 @@ export function defineBrokerScripts(redis: Redis): Redis & BrokerScripts {
   redis.defineCommand('celeriacRenew', { lua: RENEW_LUA, numberOfKeys: 2 });
   redis.defineCommand('celeriacLeave', { lua: LEAVE_LUA, numberOfKeys: 2 });
   redis.defineCommand('celeriacRevoke', { lua: REVOKE_LUA, numberOfKeys: 1 });
+  redis.defineCommand('celeriacRate', { lua: RATE_LUA, numberOfKeys: 1 });
   return redis as Redis & BrokerScripts;
 }

@@ -20,6 +20,8 @@ import {
   lazyImmediate, openStore, sqliteDisplayUrl, sqliteFailure, sqlitePathFromUrl,
   type Db, type OpenOptions, type SharedDatabase,
 } from '../../stores/sqlite/database.ts';
+import { SqliteRates } from './rate.ts';
+import type { RateTurn } from '../../stores/rate.ts';
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type DeadLetterRow, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
@@ -299,6 +301,13 @@ export class SqliteBroker implements Broker {
     this.s.pruneRevokes.run(now);
     this.s.trimRevokes.run(this.options.revokesMax ?? REVOKES_MAX);
   });
+
+  /** Made on first use, so that only apps with rate limits create its table. */
+  private rates: SqliteRates | null = null;
+
+  async rateAcquire(name: string, intervalMs: number, aheadMs: number): Promise<RateTurn> {
+    return this.use('take a rate-limit turn in', () => (this.rates ??= new SqliteRates(this.db)).acquire(name, intervalMs, aheadMs));
+  }
 
   async storeRevokes(ids: string[], expiresInMs = REVOKE_EXPIRES_MS): Promise<void> {
     this.use('store revokes in', () => {

@@ -67,3 +67,9 @@ export const block = app.task('basic.block', function (this: TaskContext, second
   if (thenFail) throw new Error('blocked, then failed');
   return seconds;
 });
+
+/** Rate-limited on the whole broker ($TEST_RATE, default 20/s): records when each run started. */
+export const limited = app.task('basic.limited', function (this: TaskContext, n: number) {
+  record(`limited ${Date.now()} ${process.pid} ${this.request.id}`);
+  return n;
+}, { rateLimit: process.env.TEST_RATE ?? '20/s' });
