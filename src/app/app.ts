@@ -7,7 +7,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { assertJson } from '../common/json.ts';
 import { producerOrigin, uuid } from '../common/ids.ts';
-import { encodeControlRequest, encodeTaskMessage, type Embed, type NewTaskMessage } from '../protocol/index.ts';
+import {
+  encodeControlRequest, encodeTaskMessage, envelopeLimit, payloadBytes, type Embed, type NewTaskMessage,
+} from '../protocol/index.ts';
 import type { Broker, OutgoingMessage } from '../broker/broker.ts';
 import { createBroker } from '../broker/registry.ts';
 import type { ResultBackend } from '../backend/backend.ts';
@@ -153,7 +155,7 @@ export class Celeriac implements TaskProducer {
       leaseTimeout: this.conf.leaseTimeout,
       deadLetterQueue: this.conf.deadLetterQueue,
       deadLetterLimit: this.conf.deadLetterLimit,
-      maxMessageBytes: this.conf.maxMessageBytes,
+      maxMessageBytes: envelopeLimit(this.conf.maxMessageBytes),
     });
     return this.brokerPromise;
   }
@@ -260,9 +262,11 @@ export class Celeriac implements TaskProducer {
    */
   prepareEncoded(m: Omit<NewTaskMessage, 'origin'>): PreparedMessage {
     const raw = encodeTaskMessage({ ...m, origin: this.origin });
-    if (Buffer.byteLength(raw) > this.conf.maxMessageBytes) {
+    // the limit is on what the caller sent (args, kwargs, canvas), not on its base64 envelope
+    const payload = payloadBytes(raw);
+    if (payload > this.conf.maxMessageBytes || Buffer.byteLength(raw) > envelopeLimit(this.conf.maxMessageBytes)) {
       throw new CeleriacError(ErrorCode.TooLarge,
-        `message for ${m.task} is ${Buffer.byteLength(raw)} bytes, over maxMessageBytes (${this.conf.maxMessageBytes})`);
+        `message for ${m.task} carries ${payload} bytes of arguments, over maxMessageBytes (${this.conf.maxMessageBytes})`);
     }
     return { id: m.id, queue: m.queue, priority: m.priority ?? 0, raw };
   }

@@ -113,6 +113,28 @@ export function decodeBody(env: Envelope): unknown {
   }
 }
 
+/** Room for headers and properties around a body: a message may be this much over its payload's base64. */
+export const ENVELOPE_ALLOWANCE = 64 * 1024;
+
+/**
+ * The largest raw message that can carry `payloadMax` bytes of payload (maxMessageBytes applies to the payload: the
+ * arguments, keyword arguments and canvas, before base64), for the checks that must not decode a message.
+ */
+export function envelopeLimit(payloadMax: number): number {
+  return Math.ceil(payloadMax / 3) * 4 + ENVELOPE_ALLOWANCE;
+}
+
+/** The payload's size in a raw envelope (its base64 body decoded), found without parsing the message. */
+export function payloadBytes(raw: string): number {
+  const at = raw.indexOf('"body"');
+  const open = at < 0 ? -1 : raw.indexOf('"', raw.indexOf(':', at + 6) + 1);
+  const close = open < 0 ? -1 : raw.indexOf('"', open + 1); // base64 has neither quotes nor backslashes
+  if (close < 0) return Buffer.byteLength(raw);
+  const n = close - open - 1;
+  const pad = raw[close - 1] === '=' ? (raw[close - 2] === '=' ? 2 : 1) : 0;
+  return Math.floor(n / 4) * 3 - pad;
+}
+
 /** How often a message was recovered (RECOVERIES_HEADER), 0 when never or unreadable. */
 export function recoveriesOf(headers: Record<string, unknown>): number {
   const n = headers[RECOVERIES_HEADER];

@@ -3,7 +3,7 @@
  * functions over strings. No I/O; imports only src/common. See docs/wire-format.md §3, §7.
  */
 export {
-  parseEnvelope, decodeBody, encodeBody, markRedelivered, isPlainObject, JSON_CONTENT_TYPE,
+  parseEnvelope, decodeBody, encodeBody, markRedelivered, isPlainObject, JSON_CONTENT_TYPE, envelopeLimit, payloadBytes,
   type DeliveryInfo, type EnvelopeProperties, type Envelope,
 } from './envelope.ts';
 export {

@@ -11,7 +11,7 @@
  * Messages the broker itself could not reserve (no delivery tag, not JSON) arrive as `Rejected`, already set aside.
  */
 import { MalformedMessageError, NotRegisteredError, TaskRevokedError } from '../common/errors.ts';
-import { decodeTaskMessage, errorToException, type TaskMessage } from '../protocol/index.ts';
+import { decodeTaskMessage, envelopeLimit, errorToException, payloadBytes, type TaskMessage } from '../protocol/index.ts';
 import type { Delivery, Rejected } from '../broker/broker.ts';
 import { Running, type WorkerEnv } from './execute.ts';
 import { joinChord } from './followups.ts';
@@ -52,10 +52,12 @@ export class Intake {
     const { app, log } = this.env;
     let msg: TaskMessage;
     try {
+      // maxMessageBytes is the payload's limit (what the producer sent, before base64)
       const size = Buffer.byteLength(d.raw);
-      if (size > app.conf.maxMessageBytes) {
-        throw new MalformedMessageError(`message of ${size} bytes is over maxMessageBytes (${app.conf.maxMessageBytes})`,
-          peekTaskId(d.raw));
+      const payload = payloadBytes(d.raw);
+      if (payload > app.conf.maxMessageBytes || size > envelopeLimit(app.conf.maxMessageBytes)) {
+        throw new MalformedMessageError(`message carries ${payload} bytes of arguments (${size} bytes in all), over ` +
+          `maxMessageBytes (${app.conf.maxMessageBytes})`, peekTaskId(d.raw));
       }
       msg = decodeTaskMessage(d.raw);
     } catch (err) {

@@ -36,3 +36,13 @@ test('round trip is exact, and the exact parser keeps JSON.parse rules (__proto_
     assert.throws(() => parseJson(bad), SyntaxError, bad);
   }
 });
+
+test('maxMessageBytes is the payload limit: payloadBytes() reads the base64 body size without parsing', async () => {
+  const { encodeBody, payloadBytes, envelopeLimit } = await import('../../src/protocol/index.ts');
+  for (const n of [0, 1, 2, 3, 1000, 100_001]) {
+    const body = [['x'.repeat(n)], {}, {}];
+    const raw = JSON.stringify({ body: encodeBody(body), 'content-type': 'application/json', headers: { body: 'decoy' } });
+    assert.equal(payloadBytes(raw), Buffer.byteLength(JSON.stringify(body)), `n=${n}`);
+  }
+  assert.ok(envelopeLimit(3 * 1024) >= 4 * 1024 + 64 * 1024);
+});

@@ -232,6 +232,16 @@ describe('states while running', () => {
 });
 
 describe('limits', () => {
+  test('maxMessageBytes limits what the caller sent, not its base64 envelope: 3.9 KB of arguments pass a 4 KB limit', async () => {
+    const app = makeApp({ maxMessageBytes: 4096 });
+    const echo = app.task('t.echo', (s: string) => s.length);
+    const arg = 'y'.repeat(4096 - 200); // the body is [[arg], {}, {embed}]: under 4096 bytes as JSON, ~5.3 KB as base64
+    await startWorker(app);
+    assert.equal(await (await echo.delay(arg)).get({ timeout: 10_000 }), arg.length);
+    await assert.rejects(echo.delay('y'.repeat(4096)), (e: unknown) => e instanceof CeleriacError && e.code === 'E_TOO_LARGE'
+      && /carries \d+ bytes of arguments, over maxMessageBytes \(4096\)/.test(e.message));
+  });
+
   test('a message over maxMessageBytes is refused at call time; a result over maxResultBytes is a FAILURE', async () => {
     const app = makeApp({ maxMessageBytes: 4096, maxResultBytes: 4096 });
     const echo = app.task('t.echo', (s: string) => s);
