@@ -144,6 +144,18 @@ describe('canvas built by the Python client, run on celeriac workers', () => {
     assert.deepEqual(out, [[3, 7], [[0, 2, 4], [6, 8, 10], [12, 14, 16], [18]]]);
   });
 
+  test('link on a chain (apply_async(link=...)) runs once with the last result', async () => {
+    errbackCalls.length = 0;
+    const out = await pyClient(redis, [
+      `r = chain(add.s(1, 1).set(queue=${q}), add.s(2).set(queue=${q})).apply_async(link=signature('ts.onerror', queue=${q}))`,
+      'print(json.dumps(r.get(timeout=20)))',
+    ].join('\n'));
+    assert.equal(out, 4);
+    const deadline = Date.now() + 10_000;
+    while (errbackCalls.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(errbackCalls, [[4]]);
+  });
+
   test('on_error on a chain: the errback gets the failed task id, once', async () => {
     errbackCalls.length = 0;
     const out = await pyClient(redis, [
