@@ -80,10 +80,13 @@ export interface BeatStore {
 }
 
 /**
- * Remote control and events over the broker (Celery's pidbox and celeryev fanouts). Optional: only brokers that
- * share a process boundary with Python Celery (Redis) offer it.
+ * Remote control and events over the broker (Celery's pidbox and celeryev fanouts), between processes. Redis carries
+ * them as Celery does, so Python workers and tools take part; the SQLite file carries the same envelopes between the
+ * celeriac processes on one machine (sqlite/control.ts). Optional: memory:// has none.
  */
 export interface ControlChannel {
+  /** Whether Python Celery workers can be on the other end (Redis); on SQLite every worker is a celeriac one. */
+  readonly pythonPeers: boolean;
   /** Receive every control request broadcast to workers; resolves to a function that stops listening. */
   listen(handler: (raw: string) => void): Promise<() => Promise<void>>;
   /** Send a reply to the caller's reply list (found through kombu's reply bindings, as Python workers do). */

@@ -1,6 +1,6 @@
 /**
  * The `celeriac` command: argv, signals, exit codes and console output live here and nowhere else.
- *   celeriac [-A <app>] worker | beat | call | result | status | inspect | revoke | purge
+ *   celeriac [-A <app>] worker | beat | call | result | status | inspect | control | revoke | purge
  */
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -12,6 +12,7 @@ import { fatal, printJson, setDebug, UsageError } from './output.ts';
 import { registerBeatCommand } from './beat-command.ts';
 import { registerWorkerCommand } from './worker-command.ts';
 import { registerStatusCommand } from './status-command.ts';
+import { registerControlCommand } from './control-command.ts';
 import { appFrom, jsonArg, list, number, type GlobalOptions } from './common-options.ts';
 
 interface CallOptions {
@@ -180,6 +181,8 @@ export function buildProgram(): Command {
     .option('--timeout <seconds>', 'how long to collect replies (default 1)', number('--timeout'))
     .option('-d, --destination <nodes>', 'comma-separated node names', list)
     .action((method, o) => runInspect(globals(), method, o));
+
+  registerControlCommand(program, globals);
 
   program.command('revoke')
     .description('revoke tasks on every worker (they are discarded when they arrive; --terminate stops running ones)')

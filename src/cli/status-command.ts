@@ -42,7 +42,8 @@ async function runStatus(g: GlobalOptions, o: StatusOptions): Promise<void> {
     }));
     const wanted = o.destination ?? [];
     const missing = () => wanted.filter((n) => !nodes.some((s) => s.node === n));
-    if (broker.control && (wanted.length === 0 || missing().length > 0)) {
+    // only Python workers are missing from the heartbeats: ask where they can be (Redis), not on a SQLite file
+    if (broker.control?.pythonPeers && (wanted.length === 0 || missing().length > 0)) {
       const replies = await new Control(app).ping({ timeout: (o.timeout ?? 1) * 1000 });
       for (const node of Object.keys(replies)) if (!nodes.some((s) => s.node === node)) nodes.push({ node, kind: 'celery' });
     }

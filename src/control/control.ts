@@ -1,7 +1,8 @@
 /**
  * The caller's side of remote control (Celery's `app.control`): broadcast a command to workers — celeriac or Python —
- * and collect their replies for a while. Needs a broker with a control channel (Redis), except revoke(), which is
- * also stored in the broker's durable revoke store and so works on every broker.
+ * and collect their replies for a while. Needs a broker with a control channel (Redis, or SQLite between the celeriac
+ * processes on the file), except revoke(), which is also stored in the broker's durable revoke store and so works on
+ * every broker (memory:// included).
  */
 import { randomUUID } from 'node:crypto';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
@@ -26,7 +27,7 @@ export class Control {
   private async channel() {
     const broker = await this.app.broker();
     if (!broker.control) {
-      throw new CeleriacError(ErrorCode.BadOption, `remote control needs a Redis broker (this app uses ${broker.displayUrl})`);
+      throw new CeleriacError(ErrorCode.BadOption, `remote control needs a Redis or SQLite broker (this app uses ${broker.displayUrl})`);
     }
     return broker.control;
   }
@@ -75,8 +76,8 @@ export class Control {
    * Every worker discards the task when it arrives or comes due; with `terminate`, a running one is stopped (its
    * signal fires). The revoke is stored in the broker (for `expires` seconds, default 10800: Celery's
    * REVOKE_EXPIRES), so celeriac workers that start later, or restart, refuse the task too; and it is broadcast as
-   * Celery does, so running workers, Python ones included, hear it at once. Brokers without remote control (SQLite,
-   * memory) only store it: celeriac workers find it there (`terminate` then has no effect on a running task).
+   * Celery does, so running workers, Python ones included, hear it at once. A broker without remote control
+   * (memory) only stores it: celeriac workers find it there (`terminate` then has no effect on a running task).
    * With `destination`, only the named workers are told: nothing is stored. Rejects when the revoke could not be
    * stored or sent (after trying both).
    */
@@ -88,5 +89,19 @@ export class Control {
 
   shutdown(destination?: string[]): Promise<void> {
     return this.cast('shutdown', {}, destination);
+  }
+
+  /**
+   * Celery's `rate_limit`: workers that have the task start it at most at `rate` ('10/s', '100/m', '1000/h', a number
+   * per second; null or 0 for no limit) from now on. Replies `{node: {ok}}`, or `{node: {error: 'unknown task'}}`.
+   */
+  rateLimit(taskName: string, rate: string | number | null, o: BroadcastOptions = {}): Promise<Record<string, unknown>> {
+    return this.broadcast('rate_limit', { task_name: taskName, rate_limit: rate }, o);
+  }
+
+  /** Celery's `time_limit`: new soft and hard time limits (seconds; null for none) for a task, on the workers. */
+  timeLimit(taskName: string, soft: number | null, hard: number | null = null, o: BroadcastOptions = {}):
+    Promise<Record<string, unknown>> {
+    return this.broadcast('time_limit', { task_name: taskName, soft, hard }, o);
   }
 }

@@ -139,7 +139,7 @@ for (const kind of ['redis', 'sqlite'] as const) {
   });
 }
 
-test('sqlite: a running worker finds a revoke stored by another process at receipt (no remote control there)', async () => {
+test('sqlite: a running worker refuses a task revoked by another process (`celeriac revoke`)', async () => {
   const { app, t, runs } = makeApp('sqlite');
   await startWorker(app);
   const id = `sqlite-live-${n}`;

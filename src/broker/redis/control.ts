@@ -14,6 +14,7 @@ import { REPLY_EXCHANGE, SEP, bindingKey, bindingMember, eventChannel, pidboxCha
 export type Guard = <T>(fn: () => Promise<T>) => Promise<T>;
 
 export class RedisControl implements ControlChannel {
+  readonly pythonPeers = true;
   private readonly pidbox: string;
 
   constructor(private readonly url: string, private readonly client: Redis, private readonly db: number,
@@ -24,8 +25,10 @@ export class RedisControl implements ControlChannel {
   listen(handler: (raw: string) => void): Promise<() => Promise<void>> {
     return this.use(async () => {
       const sub = connectRedis(this.url, { role: 'control', blocking: true });
+      let stopped = false;
       sub.on('message', (ch: string, raw: string) => {
-        if (ch === this.pidbox) handler(raw);
+        // a message already read from the socket may still come after disconnect(): not for a stopped listener
+        if (ch === this.pidbox && !stopped) handler(raw);
       });
       try {
         await sub.subscribe(this.pidbox);
@@ -34,6 +37,7 @@ export class RedisControl implements ControlChannel {
         throw connectionError(sub, err);
       }
       return async () => {
+        stopped = true;
         sub.disconnect();
       };
     });

@@ -15,6 +15,12 @@
  *   celeriac_beat_runs     (app, entry) -> last_run (ms)
  *   celeriac_revokes       task_id -> expires_at (ms): revoked task ids, pruned (expired, then past the limit the
  *                          soonest to expire) on every write
+ *   celeriac_pidbox        id (AUTOINCREMENT: never reused, listeners read id > the last they saw), at (ms), raw:
+ *                          remote-control requests broadcast to every worker (control.ts), kept PIDBOX_KEEP_MS
+ *   celeriac_pidbox_replies id, reply_to (the caller's oid), at (ms), raw: replies, taken (deleted) by the caller;
+ *                          those nobody took are dropped after PIDBOX_KEEP_MS
+ *   celeriac_events        id (AUTOINCREMENT), routing_key, at (ms), raw: worker events (worker-heartbeat, …), the
+ *                          newest EVENTS_KEPT and none older than EVENTS_KEEP_MS
  *
  * Invariants: every ready seq is at most the counter, so a publish (counter + 1) lands behind everything waiting,
  * and a message put back takes MIN(seq) - 1 of its queue and band, landing in front. The partial indexes match the
@@ -61,6 +67,14 @@ CREATE TABLE IF NOT EXISTS celeriac_beat_runs (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS celeriac_revokes (task_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS celeriac_revokes_expiry ON celeriac_revokes (expires_at);
+CREATE TABLE IF NOT EXISTS celeriac_pidbox (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, raw TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS celeriac_pidbox_replies (
+  id INTEGER PRIMARY KEY, reply_to TEXT NOT NULL, at INTEGER NOT NULL, raw TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS celeriac_pidbox_replies_to ON celeriac_pidbox_replies (reply_to);
+CREATE TABLE IF NOT EXISTS celeriac_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, routing_key TEXT NOT NULL, at INTEGER NOT NULL, raw TEXT NOT NULL
+);
 `;
 
 export interface MessageRow {
@@ -167,3 +181,24 @@ export function brokerStatements(db: Db) {
 }
 
 export type BrokerStatements = ReturnType<typeof brokerStatements>;
+
+/** Remote control's statements (control.ts). Rows are few (seconds' worth), so age pruning scans the table. */
+export function controlStatements(db: Db) {
+  const p = <R = unknown>(sql: string) => db.prepare<unknown[], R>(sql);
+  return {
+    lastRequest: p<number | null>(`SELECT MAX(id) FROM celeriac_pidbox`).pluck(),
+    addRequest: p(`INSERT INTO celeriac_pidbox (at, raw) VALUES (?, ?)`),
+    requestsAfter: p<{ id: number; raw: string }>(`SELECT id, raw FROM celeriac_pidbox WHERE id > ? ORDER BY id LIMIT ?`),
+    pruneRequests: p(`DELETE FROM celeriac_pidbox WHERE at <= ?`),
+    addReply: p(`INSERT INTO celeriac_pidbox_replies (reply_to, at, raw) VALUES (?, ?, ?)`),
+    anyReply: p(`SELECT 1 FROM celeriac_pidbox_replies WHERE reply_to = ? LIMIT 1`).pluck(),
+    takeReplies: p<{ id: number; raw: string }>(`DELETE FROM celeriac_pidbox_replies WHERE reply_to = ? RETURNING id, raw`),
+    pruneReplies: p(`DELETE FROM celeriac_pidbox_replies WHERE at <= ?`),
+    addEvent: p(`INSERT INTO celeriac_events (routing_key, at, raw) VALUES (?, ?, ?)`),
+    /** Drop events older than the first parameter, and all but the newest N (second parameter). */
+    pruneEvents: p(`DELETE FROM celeriac_events WHERE at <= ? OR id <= (SELECT id FROM celeriac_events
+      ORDER BY id DESC LIMIT 1 OFFSET ?)`),
+  };
+}
+
+export type ControlStatements = ReturnType<typeof controlStatements>;

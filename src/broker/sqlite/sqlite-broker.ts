@@ -13,6 +13,8 @@
  * - Waiting (the loop of stores/reserve-wait.ts): when nothing is ready, reserve() listens to the file's change
  *   feed (stores/sqlite/notify.ts) and tries again on every commit, so a message published by any process is taken
  *   within milliseconds; interrupt() ends the wait.
+ * - Remote control and worker events (`control`, control.ts): requests, replies and events are rows of the same
+ *   file, read on the same change feed, so `celeriac inspect`/`control`/`revoke --terminate` reach every worker.
  * Tables: see schema.ts.
  */
 import type { BeatStore, Broker, BrokerOptions, DeadLetter, Delivery, OutgoingMessage, ReserveResult, WorkerPresence } from '../broker.ts';
@@ -25,6 +27,7 @@ import type { RateTurn } from '../../stores/rate.ts';
 import { brokerStatements, createBrokerSchema, type BrokerStatements, type DeadLetterRow, type MessageRow } from './schema.ts';
 import { redelivered, priorityBand, PRIORITY_BANDS, readDeliveryTag } from '../envelope.ts';
 import { sqliteBeatStore } from './beat-store.ts';
+import { SqliteControl } from './control.ts';
 import {
   DEAD_LETTERS_KEPT, DEAD_LETTERS_LIMIT, MAX_MESSAGE_BYTES, PROMOTE_BATCH, RECOVER_BATCH, REVOKE_EXPIRES_MS, REVOKES_MAX,
 } from '../../stores/limits.ts';
@@ -47,6 +50,8 @@ export class SqliteBroker implements Broker {
   private readonly handle: SharedDatabase;
   private readonly db: Db;
   private readonly s: BrokerStatements;
+  /** Remote control and worker events between the processes on this file. */
+  readonly control: SqliteControl;
   /** Pending waits of reserve(), ended by interrupt(). */
   private readonly waits = new PendingWaits();
   private closed = false;
@@ -59,6 +64,7 @@ export class SqliteBroker implements Broker {
     try {
       createBrokerSchema(this.db);
       this.s = brokerStatements(this.db);
+      this.control = new SqliteControl(this.handle, (what, fn) => this.use(what, fn));
     } catch (err) {
       // E_CONNECTION, or E_BROKER_FULL when the disk is full (before release: the connection checkpoints its log)
       const failure = sqliteFailure(file, 'create the broker tables in', err);
@@ -341,6 +347,7 @@ export class SqliteBroker implements Broker {
     if (this.closed) return;
     this.closed = true;
     this.interrupt();
+    this.control.close();
     this.handle.release();
   }
 }
