@@ -35,6 +35,8 @@ export interface ExecEnv extends WorkerEnv {
   hostname: string;
   /** Told when a message was parked until `dueAt`, so the promotion sweep wakes in time. */
   parked(dueAt: number): void;
+  /** Time limits set at run time for a task (remote control's time_limit), in seconds; null for none. */
+  timeLimitsOf?(taskName: string): { soft: number | null; hard: number | null } | undefined;
 }
 
 /** A task in progress, as the worker tracks it (for shutdown, inspect active, revoke with terminate). */
@@ -181,7 +183,7 @@ async function trace(env: ExecEnv, run: Running, task: Task): Promise<void> {
   const t0 = performance.now();
   let value: unknown;
   try {
-    value = await withTimeLimits(run, opts, msg, () => task.handler.apply(ctx, args as any[]));
+    value = await withTimeLimits(run, opts, msg, env.timeLimitsOf?.(task.name), () => task.handler.apply(ctx, args as any[]));
     if (value === undefined) value = null;
     assertResultSize(value, assertJson(value, `result of ${task.name}`), app.conf.maxResultBytes, task.name);
   } catch (err) {
@@ -265,10 +267,14 @@ async function publishRetry(env: ExecEnv, run: Running, retry: RetrySignal): Pro
   env.parked(dueAt);
 }
 
-/** Soft limit: the task's signal fires. Hard limit: the task has failed (an async task cannot be killed). */
-function withTimeLimits(run: Running, opts: ResolvedTaskOptions, msg: TaskMessage, call: () => unknown): Promise<unknown> | unknown {
-  const hard = msg.timelimit[0] ?? opts.timeLimit;
-  const soft = msg.timelimit[1] ?? opts.softTimeLimit;
+/**
+ * Soft limit: the task's signal fires. Hard limit: the task has failed (an async task cannot be killed). The
+ * message's own limits win, then those set at run time, then the task's (as Celery orders them).
+ */
+function withTimeLimits(run: Running, opts: ResolvedTaskOptions, msg: TaskMessage,
+  set: { soft: number | null; hard: number | null } | undefined, call: () => unknown): Promise<unknown> | unknown {
+  const hard = msg.timelimit[0] ?? (set ? set.hard : opts.timeLimit);
+  const soft = msg.timelimit[1] ?? (set ? set.soft : opts.softTimeLimit);
   if (!hard && !soft) return call();
   const timers: NodeJS.Timeout[] = [];
   return new Promise((resolve, reject) => {

@@ -92,6 +92,8 @@ export class Worker extends EventEmitter implements PidboxWorker {
   private mode: Mode = 'idle';
   private parts: Parts | null = null;
   private timers: NodeJS.Timeout[] = [];
+  /** Time limits set at run time (remote control's time_limit), seconds by task name. */
+  private readonly timeOverrides = new Map<string, { soft: number | null; hard: number | null }>();
   /** Rates set at run time (remote control's rate_limit): interval ms by task name, null for none. */
   private readonly rateOverrides = new Map<string, number | null>();
   /** The last heartbeat failure logged, so an outage is reported once. */
@@ -165,7 +167,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
     const records = new Records(settler, backend);
     const timing = new EtaTiming(broker, log);
     const env: ExecEnv = { app: this.app, broker, backend, settler, records, log, hostname: this.hostname,
-      parked: (at) => timing.promoteBy(at) };
+      parked: (at) => timing.promoteBy(at), timeLimitsOf: (name) => this.timeOverrides.get(name) };
     const runner: Runner = new Runner(this.concurrency, env, {
       refuse: (run) => intake.refuse(run),
       done: (run) => this.taskDone(run),
@@ -234,6 +236,17 @@ export class Worker extends EventEmitter implements PidboxWorker {
     if (!this.app.tasks.has(taskName)) return false;
     this.rateOverrides.set(taskName, rateInterval(rate, `rate limit of ${taskName}`));
     this.log.info(`New rate limit for ${taskName}: ${rate === null || rate === '' || rate === 0 ? 'none' : String(rate)}`);
+    return true;
+  }
+
+  /**
+   * Remote control's `time_limit`: new soft and hard limits (seconds, null for none) for one of this worker's
+   * tasks, for its next runs; a message's own limits still win. False for a task this worker does not have.
+   */
+  setTimeLimit(taskName: string, soft: number | null, hard: number | null): boolean {
+    if (!this.app.tasks.has(taskName)) return false;
+    this.timeOverrides.set(taskName, { soft: soft || null, hard: hard || null });
+    this.log.info(`New time limits for ${taskName}: soft ${soft ?? 'none'}, hard ${hard ?? 'none'}`);
     return true;
   }
 

@@ -66,7 +66,9 @@ test('two worker processes on one SQLite file: inspect, revoke --terminate, cont
   const unknown = await cli(['control', 'time_limit', 'basic.nope', '1', '2', '-d', 'b@sqlite-control', '--json']);
   assert.equal(unknown.code, 0, unknown.out);
   const reply = lastJsonLine(unknown.out)['b@sqlite-control'];
-  assert.ok(['unknown task', 'time limits are not supported by this worker'].includes(reply.error), unknown.out);
+  assert.equal(reply.error, 'unknown task', unknown.out);
+  const limits = await cli(['control', 'time_limit', 'basic.add', '1', '2', '-d', 'b@sqlite-control']);
+  assert.equal(limits.out, '->  b@sqlite-control: OK\n        time limits set successfully\n');
   const usage = await cli(['control', 'rate_limit', 'basic.add']);
   assert.equal(usage.code, 2, usage.out);
   assert.match(usage.out, /control rate_limit takes: <task_name> <rate_limit/);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Celeriac, Control, Worker, TaskRevokedError, type TaskContext } from 'celeriac';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { quietLogger } from '../helpers/logs.ts';
-import { PyWorker, peerJson as peerJsonTyped, sleep, until } from '../helpers/python.ts';
+import { PyWorker, peerJson as peerJsonTyped, pyClient, sleep, until } from '../helpers/python.ts';
 
 // control replies are maps or lists keyed by node name, not task results
 const peerJson = (r: RedisServer, argv: string[]): Promise<any> => peerJsonTyped(r, argv);
@@ -69,6 +69,25 @@ describe('Python control client → celeriac worker', () => {
     await peerJson(redis, ['revoke', running.id, '--terminate']);
     await assert.rejects(running.get({ timeout: 10_000 }), (e: unknown) => e instanceof TaskRevokedError && e.why === 'terminated');
     assert.equal(await app.AsyncResult(running.id).state(), 'REVOKED');
+  });
+});
+
+describe('Python celery control rate_limit / time_limit → celeriac worker', () => {
+  test('the worker replies as a Python one and applies the rate: 6 calls at 2/s are spread over 2.5 s', async () => {
+    const { add } = await tsWorker('ts3@test');
+    const replies = await pyClient(redis, [
+      "r = app.control.rate_limit('rc.add', '2/s', reply=True, timeout=2)",
+      "t = app.control.time_limit('rc.add', soft=5, hard=10, reply=True, timeout=2)",
+      "u = app.control.rate_limit('no.such', '1/s', reply=True, timeout=2)",
+      'print(json.dumps({"rate": r, "time": t, "unknown": u}))',
+    ].join('\n'));
+    assert.deepEqual(replies.rate, [{ 'ts3@test': { ok: 'new rate limit set successfully' } }]);
+    assert.deepEqual(replies.time, [{ 'ts3@test': { ok: 'time limits set successfully' } }]);
+    assert.deepEqual(replies.unknown, [{ 'ts3@test': { error: 'unknown task' } }]);
+    const t0 = Date.now();
+    const results = await add.applyMany(Array.from({ length: 6 }, (_, i) => [i, 0] as [number, number]));
+    await Promise.all(results.map((r) => r.get({ timeout: 20_000 })));
+    assert.ok(Date.now() - t0 >= 2400, `6 at 2/s took ${Date.now() - t0} ms`);
   });
 });
 

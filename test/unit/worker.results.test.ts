@@ -418,3 +418,17 @@ describe('malformed messages', () => {
     assert.equal(w.state, 'running');
   });
 });
+
+describe('limits set at run time (remote control)', () => {
+  test('setTimeLimit() applies to the next runs; an unknown task is refused', async () => {
+    const app = makeApp();
+    const slow = app.task('t.slow', async function (this: TaskContext) {
+      await new Promise((r) => setTimeout(r, 3000));
+      return 'done';
+    });
+    const w = await startWorker(app);
+    assert.equal(w.setTimeLimit('t.nope', null, 1), false);
+    assert.equal(w.setTimeLimit('t.slow', null, 0.3), true);
+    await assert.rejects((await slow.delay()).get({ timeout: 10_000 }), (e: unknown) => e instanceof TaskError && e.excType === 'TimeLimitExceeded');
+  });
+});
