@@ -25,6 +25,7 @@ import { closest } from '../common/closest.ts';
 import { resolveConfig, resolveTaskOptions, type CeleriacConfig, type ResolvedConfig } from './config.ts';
 import { Router } from './routing.ts';
 import { registerBuiltins } from './builtins.ts';
+import { sendSentEvents } from './sent-events.ts';
 
 export interface PreparedMessage extends OutgoingMessage {
   id: string;
@@ -195,7 +196,9 @@ export class Celeriac implements TaskProducer {
     defaults: TaskOptions = {}): Promise<AsyncResult<unknown>> {
     checkApplyOptions(options, name);
     const msg = this.prepareMessage(name, args, kwargs, options, defaults);
-    await (await this.broker()).publish([msg]);
+    const broker = await this.broker();
+    await broker.publish([msg]);
+    if (this.conf.taskSendSentEvent) sendSentEvents(broker, [msg]);
     return new AsyncResult(msg.id, this);
   }
 
@@ -206,7 +209,11 @@ export class Celeriac implements TaskProducer {
       checkCall(c, `${name} applyMany call [${i}]`);
       return this.prepareMessage(name, c.args, c.kwargs ?? {}, c.options ?? {}, defaults);
     });
-    if (msgs.length > 0) await (await this.broker()).publish(msgs);
+    if (msgs.length > 0) {
+      const broker = await this.broker();
+      await broker.publish(msgs);
+      if (this.conf.taskSendSentEvent) sendSentEvents(broker, msgs);
+    }
     return msgs.map((m) => new AsyncResult(m.id, this));
   }
 

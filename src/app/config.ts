@@ -35,6 +35,10 @@ export interface CeleriacConfig {
    * record, instead of running again (default 10). A task that already succeeded is never run again anyway.
    */
   workerMaxRecoveries?: number;
+  /** Workers publish task events (Celery's worker_send_task_events, `worker -E`); default false. */
+  workerSendTaskEvents?: boolean;
+  /** Producers publish a `task-sent` event for every task they send (Celery's task_send_sent_event); default false. */
+  taskSendSentEvent?: boolean;
   /** Seconds a result is kept (default 86400); null keeps it for ever. */
   resultExpires?: number | null;
   brokerTransportOptions?: {
@@ -73,6 +77,8 @@ export interface ResolvedConfig {
   workerPrefetchMultiplier: number;
   workerConcurrency: number;
   workerMaxRecoveries: number;
+  workerSendTaskEvents: boolean;
+  taskSendSentEvent: boolean;
   resultExpires: number | null;
   visibilityTimeout: number;
   leaseTimeout: number;
@@ -153,6 +159,8 @@ export function resolveConfig(c: CeleriacConfig, env: NodeJS.ProcessEnv = proces
     workerPrefetchMultiplier: positive('workerPrefetchMultiplier', c.workerPrefetchMultiplier, 4),
     workerConcurrency: positive('workerConcurrency', c.workerConcurrency, 100),
     workerMaxRecoveries: positive('workerMaxRecoveries', c.workerMaxRecoveries, 10),
+    workerSendTaskEvents: c.workerSendTaskEvents ?? false,
+    taskSendSentEvent: c.taskSendSentEvent ?? false,
     resultExpires: c.resultExpires === undefined ? 86400 : c.resultExpires,
     visibilityTimeout: positive('visibilityTimeout', t.visibilityTimeout, 3600),
     leaseTimeout: positive('leaseTimeout', t.leaseTimeout, 10),

@@ -29,6 +29,7 @@ interface WorkerCommandOptions {
   queues?: string[];
   hostname?: string;
   beat?: boolean;
+  taskEvents?: boolean;
   shutdownTimeout: number;
 }
 
@@ -40,6 +41,7 @@ async function runWorker(g: GlobalOptions, o: WorkerCommandOptions): Promise<voi
   const logger = createLogger({ level: g.loglevel });
   const worker = new Worker(app, {
     concurrency: o.concurrency, queues: o.queues, hostname: o.hostname, logger, shutdownTimeout: o.shutdownTimeout,
+    sendTaskEvents: o.taskEvents,
   });
   const [broker, backend] = await Promise.all([app.broker(), app.backend()]);
   process.stdout.write(workerBanner(worker, VERSION, broker.displayUrl, backend.displayUrl) + '\n');
@@ -83,6 +85,7 @@ export function registerWorkerCommand(program: Command, globals: () => GlobalOpt
     .option('-Q, --queues <list>', 'comma-separated queues to consume', list)
     .option('-n, --hostname <name>', 'node name, e.g. w1@%h')
     .option('-B, --beat', 'also run beat (the scheduler) in this process')
+    .option('-E, --task-events', 'send task events (task-received, -started, -succeeded, …) for monitors such as Flower')
     .option('--shutdown-timeout <seconds>',
       'on SIGTERM/SIGINT, how long running tasks may finish before they are given back', number('--shutdown-timeout'),
       DEFAULT_SHUTDOWN_TIMEOUT_S)

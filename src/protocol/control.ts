@@ -56,12 +56,27 @@ export function decodeControlReply(raw: string): { ticket: string | null; replie
     replies: body && typeof body === 'object' ? body as Record<string, unknown> : {} };
 }
 
-/** A worker event (worker-online/-heartbeat/-offline) in Celery's envelope; `utcoffset` as Python computes it. */
-export function encodeEvent(type: string, hostname: string, fields: Record<string, unknown>): { routingKey: string; raw: string } {
+/** `utcoffset` as Celery computes it: hours, positive west of UTC (Python's `time.timezone // 3600`). */
+function utcoffset(): number {
+  return Math.floor(new Date().getTimezoneOffset() / 60);
+}
+
+/**
+ * One event's body as Celery's EventDispatcher builds it: `hostname`, `utcoffset`, `pid`, `clock` (the sender's
+ * logical clock, increasing), `timestamp` (Unix seconds) and `type`, then the event's own fields.
+ */
+export function eventBody(type: string, hostname: string, fields: Record<string, unknown>, clock = 1): Record<string, unknown> {
+  return { hostname, utcoffset: utcoffset(), pid: process.pid, clock, timestamp: Date.now() / 1000, type, ...fields };
+}
+
+/** An event in Celery's envelope (worker-online/-heartbeat/-offline, task-sent); routing key `worker.heartbeat`, …. */
+export function encodeEvent(type: string, hostname: string, fields: Record<string, unknown>, clock = 1): { routingKey: string; raw: string } {
   const routingKey = type.replace(/-/g, '.');
-  const body = {
-    hostname, utcoffset: Math.round(new Date().getTimezoneOffset() / 60), pid: process.pid, clock: 1,
-    timestamp: Date.now() / 1000, type, ...fields,
-  };
-  return { routingKey, raw: envelope(body, { hostname }, 'celeryev', routingKey, 1) };
+  return { routingKey, raw: envelope(eventBody(type, hostname, fields, clock), { hostname }, 'celeryev', routingKey, 1) };
+}
+
+/** Events of one group sent together, as a Python worker sends its task events: routing key `task.multi`, a list body. */
+export function encodeEventBatch(group: string, hostname: string, bodies: Record<string, unknown>[]): { routingKey: string; raw: string } {
+  const routingKey = `${group}.multi`;
+  return { routingKey, raw: envelope(bodies, { hostname }, 'celeryev', routingKey, 1) };
 }

@@ -24,6 +24,6 @@ export {
   PYTHON_BUILTIN_EXCEPTIONS, CELERY_EXCEPTIONS, CELERIAC_MODULE,
 } from './exceptions.ts';
 export {
-  encodeControlRequest, decodeControlRequest, encodeControlReply, decodeControlReply, encodeEvent,
+  encodeControlRequest, decodeControlRequest, encodeControlReply, decodeControlReply, encodeEvent, encodeEventBatch, eventBody,
 } from './control.ts';
 export type { ControlRequest } from './control.ts';

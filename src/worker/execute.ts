@@ -20,6 +20,7 @@ import { taskRecord, type Records } from './records.ts';
 import { joinChord, pendingChainIds, runErrbacks, successFollowups } from './followups.ts';
 import { publishPlan } from '../task/canvas.ts';
 import { stringifyJson } from '../common/exact-json.ts';
+import type { TaskEvents } from './events.ts';
 
 /** What every part of a started worker works with. */
 export interface WorkerEnv {
@@ -29,6 +30,8 @@ export interface WorkerEnv {
   settler: Settler;
   records: Records;
   log: Logger;
+  /** Task events (`worker -E`, events.ts); absent when they are off. */
+  events?: TaskEvents;
 }
 
 export interface ExecEnv extends WorkerEnv {
@@ -153,6 +156,7 @@ class Context implements TaskContext {
 export async function executeTask(env: ExecEnv, run: Running, task: Task): Promise<void> {
   const { acksLate } = task.resolved;
   if (!acksLate) env.settler.ack(run.delivery.tag, run.msg.id);
+  env.events?.started(run.msg);
   try {
     await trace(env, run, task);
   } catch (err) {
@@ -199,6 +203,7 @@ async function trace(env: ExecEnv, run: Running, task: Task): Promise<void> {
         traceback: formatTraceback(retry.exc), parentId: msg.retries > 0 ? msg.id : msg.parentId,
       }));
     }
+    env.events?.retried(msg, retry.exc);
     log.info(`Task ${task.name}[${msg.id}] retry: Retry in ${retry.countdown}s: ${retry.exc ? errRepr(retry.exc) : 'Retry'}`);
     return;
   }
@@ -213,6 +218,7 @@ async function trace(env: ExecEnv, run: Running, task: Task): Promise<void> {
   } else if (keep) {
     env.records.batched(record);
   }
+  env.events?.succeeded(msg, value, elapsed);
   if (log.enabled('info')) log.info(`Task ${task.name}[${msg.id}] succeeded in ${elapsed.toFixed(6)}s: ${short(value)}`);
 }
 
@@ -222,6 +228,7 @@ async function fail(env: ExecEnv, run: Running, taskName: string, err: unknown, 
   const exc = errorToException(err);
   const traceback = formatTraceback(err);
   env.log.error(`Task ${taskName}[${msg.id}] raised unexpected: ${errRepr(err)}${traceback ? `\n${traceback}` : ''}`);
+  env.events?.failed(msg, err, traceback);
   await runErrbacks(env.app, msg, err instanceof Error ? err : new Error(String(err)), traceback, env.log,
     () => Promise.resolve(env.broker), () => Promise.resolve(env.backend));
   const record = taskRecord(msg, 'FAILURE', exc, { traceback });

@@ -71,6 +71,7 @@ export class Intake {
     const run = new Running(d, msg);
     if (!task) {
       log.error(`Received unregistered task of type '${msg.task}'.\nThe message has been ignored and discarded.`);
+      this.env.events?.failed(msg, new NotRegisteredError(msg.task), '');
       await this.finishWithoutRunning(run, 'FAILURE', errorToException(new NotRegisteredError(msg.task)));
       return;
     }
@@ -80,6 +81,7 @@ export class Intake {
     const delay = msg.eta ? msg.eta.getTime() - Date.now() : 0;
     if (delay > HOLD_MS && await this.park(run, msg.eta!.getTime())) return;
     if (log.enabled('info')) log.info(`Task ${msg.task}[${msg.id}] received`);
+    this.env.events?.received(msg);
     if (delay > 0) {
       this.env.timing.hold(run, msg.eta!.getTime(), (due) => {
         if (!this.refuse(due)) this.env.run(due);
@@ -107,6 +109,7 @@ export class Intake {
       : msg.expires && msg.expires.getTime() <= Date.now() ? 'expired' : null;
     if (!why) return false;
     this.env.log.info(`Discarding revoked task: ${msg.task}[${msg.id}]${why === 'expired' ? ' (expired)' : ''}`);
+    this.env.events?.revoked(msg, { terminated: false, expired: why === 'expired' });
     void this.finishWithoutRunning(run, 'REVOKED', errorToException(new TaskRevokedError(msg.id, why)));
     return true;
   }
@@ -164,6 +167,7 @@ export class Intake {
   private async deadLetter(d: Delivery, reason: string, failure: StoreRequest | null): Promise<void> {
     const { log, app } = this.env;
     if (failure) await this.storeNow(failure);
+    if (failure) this.env.events?.rejected({ id: failure.taskId });
     try {
       await this.env.broker.deadLetter(d, reason);
       this.env.ended(d.tag);

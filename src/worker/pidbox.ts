@@ -12,6 +12,7 @@ import type { Logger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
 import { REVOKE_EXPIRES_MS } from '../stores/limits.ts';
 import type { Running } from './execute.ts';
+import { loadavg } from 'node:os';
 
 /** What the pidbox needs from its worker. */
 export interface PidboxWorker {
@@ -46,6 +47,16 @@ export interface PidboxWorker {
   setRateLimit?(taskName: string, rate: string | null): boolean;
   /** Remote control's `time_limit`: new soft and hard limits in seconds (null: none); false for an unknown task. */
   setTimeLimit?(taskName: string, soft: number | null, hard: number | null): boolean;
+  /** The logical clock of the worker's events (shared with its task events); without it every event has clock 1. */
+  readonly eventClock?: { forward(): number };
+}
+
+/** Seconds between worker-heartbeat events: Celery's default heartbeat interval (the `freq` they carry). */
+export const HEARTBEAT_SECONDS = 2.0;
+
+/** The load averages as Celery's heartbeat sends them: os.getloadavg() rounded up to two decimals. */
+function loadAverage(): number[] {
+  return loadavg().map((l) => Math.ceil(l * 1e2) / 1e2);
 }
 
 function requestInfo(w: PidboxWorker, r: Running, acknowledged: boolean) {
@@ -194,9 +205,9 @@ function answer(w: PidboxWorker, req: ControlRequest, heartbeat: () => void): un
 export async function startPidbox(w: PidboxWorker, control: ControlChannel, log: Logger): Promise<() => Promise<void>> {
   const beat = (type: string) => {
     const { routingKey, raw } = encodeEvent(type, w.hostname, {
-      freq: 2.0, active: w.active().length, processed: [...w.processed.values()].reduce((a, b) => a + b, 0),
-      loadavg: [0, 0, 0], sw_ident: 'celeriac', sw_ver: VERSION, sw_sys: process.platform,
-    });
+      freq: HEARTBEAT_SECONDS, active: w.active().length, processed: [...w.processed.values()].reduce((a, b) => a + b, 0),
+      loadavg: loadAverage(), sw_ident: 'celeriac', sw_ver: VERSION, sw_sys: process.platform,
+    }, w.eventClock?.forward() ?? 1);
     return control.event(routingKey, raw).catch((err: unknown) => {
       log.debug(`Cannot send ${type}: ${(err as Error).message}`); // monitors miss one heartbeat; the next one follows
     });
@@ -223,7 +234,7 @@ export async function startPidbox(w: PidboxWorker, control: ControlChannel, log:
     }
   });
   await beat('worker-online');
-  const timer = setInterval(() => void beat('worker-heartbeat'), 2000);
+  const timer = setInterval(() => void beat('worker-heartbeat'), HEARTBEAT_SECONDS * 1000);
   return async () => {
     clearInterval(timer);
     await beat('worker-offline');

@@ -31,6 +31,7 @@ import { startPidbox, type PidboxWorker } from './pidbox.ts';
 import { RateGate } from './rate-gate.ts';
 import { rateInterval } from '../task/rate.ts';
 import { REVOKE_REFRESH_MS, Revokes } from './revokes.ts';
+import { EventClock, TaskEvents } from './events.ts';
 
 export interface WorkerOptions {
   /** Tasks in flight at once (`-c`). */
@@ -43,6 +44,11 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Seconds a warm shutdown waits for running tasks before it turns cold (default 60; the CLI's is 25). */
   shutdownTimeout?: number;
+  /**
+   * Publish task events (`-E`: task-received, -started, -succeeded, -failed, -retried, -revoked, -rejected) for
+   * monitors such as Flower and `celery events`; default the app's workerSendTaskEvents (false, as Celery).
+   */
+  sendTaskEvents?: boolean;
 }
 
 type Mode = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -88,6 +94,11 @@ export class Worker extends EventEmitter implements PidboxWorker {
   readonly processed = new Map<string, number>();
   /** @internal */
   startedAt = Date.now();
+  /** Whether task events are published (`-E`). */
+  readonly sendTaskEvents: boolean;
+  /** The logical clock of every event this worker sends (task and worker events). @internal */
+  readonly eventClock = new EventClock();
+  private events: TaskEvents | undefined;
   private readonly shutdownTimeout: number;
   private mode: Mode = 'idle';
   private parts: Parts | null = null;
@@ -111,6 +122,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
     this.prefetch = Math.max(1, Math.round(this.concurrency * (options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier)));
     this.log = options.logger ?? defaultLogger;
     this.shutdownTimeout = options.shutdownTimeout ?? 60;
+    this.sendTaskEvents = options.sendTaskEvents ?? app.conf.workerSendTaskEvents;
     this.revokes = new Revokes(this.log);
   }
 
@@ -166,14 +178,18 @@ export class Worker extends EventEmitter implements PidboxWorker {
     const settler = new Settler(broker, () => this.app.backend(), log, (tags) => consumer?.ended(tags));
     const records = new Records(settler, backend);
     const timing = new EtaTiming(broker, log);
-    const env: ExecEnv = { app: this.app, broker, backend, settler, records, log, hostname: this.hostname,
+    if (this.sendTaskEvents && !broker.control) log.warning(`Task events are off: ${broker.displayUrl} carries no events`);
+    const events = this.sendTaskEvents && broker.control
+      ? new TaskEvents(this.hostname, broker.control, this.eventClock, log) : undefined;
+    this.events = events;
+    const env: ExecEnv = { app: this.app, broker, backend, settler, records, log, events, hostname: this.hostname,
       parked: (at) => timing.promoteBy(at), timeLimitsOf: (name) => this.timeOverrides.get(name) };
     const runner: Runner = new Runner(this.concurrency, env, {
       refuse: (run) => intake.refuse(run),
       done: (run) => this.taskDone(run),
     });
     const intake: Intake = new Intake({
-      app: this.app, broker, backend, settler, records, log, timing, revokes: this.revokes,
+      app: this.app, broker, backend, settler, records, log, events, timing, revokes: this.revokes,
       run: (run) => {
         if (this.mode === 'running') gate.pass(run);
         else void this.giveBack(this.parts!, [run]); // arrived or came due while stopping
@@ -276,6 +292,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
       const err = new TaskRevokedError(taskId, 'terminated');
       run.abort(err);
       this.log.info(`Terminating ${run.msg.task}[${taskId}] (revoked)`);
+      this.events?.revoked(run.msg, { terminated: true, expired: false });
       parts.settler.store(taskRecord(run.msg, 'REVOKED', errorToException(err)));
     }
   }
@@ -409,6 +426,8 @@ export class Worker extends EventEmitter implements PidboxWorker {
     if (this.mode === 'stopped') return;
     this.mode = 'stopped';
     const bound = this.coldUntil === null ? Infinity : Math.max(100, this.coldUntil - Date.now());
+    // the last task events go out before worker-offline
+    await within(this.events?.flush() ?? Promise.resolve(), Math.min(bound, 2000));
     try {
       await within(this.stopPidbox?.() ?? Promise.resolve(), bound);
     } catch (err) {
