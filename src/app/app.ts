@@ -8,7 +8,7 @@ import { CeleriacError, ErrorCode } from '../common/errors.ts';
 import { assertJson } from '../common/json.ts';
 import { producerOrigin, uuid } from '../common/ids.ts';
 import {
-  encodeControlRequest, encodeTaskMessage, envelopeLimit, payloadBytes, type Embed, type NewTaskMessage,
+  decodeControlReply, encodeControlRequest, encodeTaskMessage, envelopeLimit, payloadBytes, type Embed, type NewTaskMessage,
 } from '../protocol/index.ts';
 import type { Broker, OutgoingMessage } from '../broker/broker.ts';
 import { createBroker } from '../broker/registry.ts';
@@ -134,6 +134,37 @@ export class Celeriac implements TaskProducer {
     ]);
     if (stored.status === 'rejected') throw stored.reason;
     if (sent.status === 'rejected') throw sent.reason;
+  }
+
+  /**
+   * Send a remote-control command and gather `{node: reply}` from the workers that answer within `timeout` ms
+   * (default 1000), or until `limit` replied. E_BAD_OPTION on a broker without remote control (memory://).
+   * @internal Control.broadcast and the worker's mingle use it.
+   */
+  async broadcast(method: string, args: Record<string, unknown> = {},
+    o: { destination?: string[]; timeout?: number; limit?: number } = {}): Promise<Record<string, unknown>> {
+    const broker = await this.broker();
+    if (!broker.control) {
+      throw new CeleriacError(ErrorCode.BadOption, `remote control needs a Redis or SQLite broker (this app uses ${broker.displayUrl})`);
+    }
+    const oid = uuid();
+    const ticket = uuid();
+    const timeout = o.timeout ?? 1000;
+    const raw = encodeControlRequest({
+      method, arguments: args, destination: o.destination ?? null, pattern: null, matcher: null, ticket,
+      reply_to: { exchange: 'reply.celery.pidbox', routing_key: oid },
+    }, timeout / 1000);
+    const replies = await broker.control.request(raw, oid, timeout, o.limit ?? o.destination?.length);
+    const out: Record<string, unknown> = {};
+    for (const r of replies) {
+      try {
+        const { ticket: t, replies: body } = decodeControlReply(r);
+        if (t === ticket) Object.assign(out, body);
+      } catch {
+        // a reply we cannot read is not an answer
+      }
+    }
+    return out;
   }
 
   /** The options a registered task was defined with (canvas routing). @internal */

@@ -84,6 +84,9 @@ export interface BeatStore {
  * them as Celery does, so Python workers and tools take part; the SQLite file carries the same envelopes between the
  * celeriac processes on one machine (sqlite/control.ts). Optional: memory:// has none.
  */
+/** `expected` replies of ControlChannel.request: one from every process the broadcast reached. */
+export const EVERY_LISTENER = -1;
+
 export interface ControlChannel {
   /** Whether Python Celery workers can be on the other end (Redis); on SQLite every worker is a celeriac one. */
   readonly pythonPeers: boolean;
@@ -91,7 +94,10 @@ export interface ControlChannel {
   listen(handler: (raw: string) => void): Promise<() => Promise<void>>;
   /** Send a reply to the caller's reply list (found through kombu's reply bindings, as Python workers do). */
   reply(routingKey: string, raw: string): Promise<void>;
-  /** Broadcast a request; collect replies on `replyKey` until `timeoutMs` or `expected` replies. */
+  /**
+   * Broadcast a request; collect replies on `replyKey` until `timeoutMs` or `expected` replies. EVERY_LISTENER waits
+   * for as many replies as the broadcast reached where the store can count them (Redis), else for the timeout.
+   */
   request(raw: string, replyKey: string | null, timeoutMs: number, expected?: number): Promise<string[]>;
   /** Publish a worker event (worker-heartbeat, …) for monitors such as Flower. */
   event(routingKey: string, raw: string): Promise<void>;

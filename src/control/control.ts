@@ -4,9 +4,8 @@
  * processes on the file), except revoke(), which is also stored in the broker's durable revoke store and so works on
  * every broker (memory:// included).
  */
-import { randomUUID } from 'node:crypto';
 import { CeleriacError, ErrorCode } from '../common/errors.ts';
-import { decodeControlReply, encodeControlRequest } from '../protocol/index.ts';
+import { encodeControlRequest } from '../protocol/index.ts';
 import type { Celeriac } from '../app/app.ts';
 import type { RevokeOptions } from '../task/async-result.ts';
 
@@ -33,26 +32,8 @@ export class Control {
   }
 
   /** Send a command and gather `{node: reply}` from the workers that answer within the timeout. */
-  async broadcast(method: string, args: Record<string, unknown> = {}, o: BroadcastOptions = {}): Promise<Record<string, unknown>> {
-    const channel = await this.channel();
-    const oid = randomUUID();
-    const ticket = randomUUID();
-    const timeout = o.timeout ?? 1000;
-    const raw = encodeControlRequest({
-      method, arguments: args, destination: o.destination ?? null, pattern: null, matcher: null, ticket,
-      reply_to: { exchange: 'reply.celery.pidbox', routing_key: oid },
-    }, timeout / 1000);
-    const replies = await channel.request(raw, oid, timeout, o.limit ?? o.destination?.length);
-    const out: Record<string, unknown> = {};
-    for (const r of replies) {
-      try {
-        const { ticket: t, replies: body } = decodeControlReply(r);
-        if (t === ticket) Object.assign(out, body);
-      } catch {
-        // a reply we cannot read is not an answer
-      }
-    }
-    return out;
+  broadcast(method: string, args: Record<string, unknown> = {}, o: BroadcastOptions = {}): Promise<Record<string, unknown>> {
+    return this.app.broadcast(method, args, o);
   }
 
   /** A command that expects no reply (Celery's "cast"), e.g. revoke. */

@@ -101,7 +101,7 @@ function helloRevoked(w: PidboxWorker): Record<string, [number, string]> {
 }
 
 /** The ids of a `hello`'s `revoked` ({id: [inserted, id]} or {id: inserted}, or a list) still alive for their sender. */
-function liveHelloIds(revoked: unknown): string[] {
+export function liveHelloIds(revoked: unknown): string[] {
   if (Array.isArray(revoked)) return revoked.map(String);
   if (!revoked || typeof revoked !== 'object') return [];
   const mono = monotonicSeconds();

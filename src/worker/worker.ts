@@ -29,6 +29,7 @@ import { EtaTiming } from './timing.ts';
 import { Runner } from './runner.ts';
 import { startPidbox, type PidboxWorker } from './pidbox.ts';
 import { RateGate } from './rate-gate.ts';
+import { mingle } from './mingle.ts';
 import { rateInterval } from '../task/rate.ts';
 import { REVOKE_REFRESH_MS, Revokes } from './revokes.ts';
 import { EventClock, TaskEvents } from './events.ts';
@@ -142,6 +143,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
     await this.unlessFull('write its heartbeat', () => broker.heartbeat(this.instance, this.app.conf.leaseTimeout * 1000));
     await this.recover();
     await this.revokes.load(broker);
+    if (broker.control) await mingle(this.app, broker.control, this.hostname, this.log, (ids) => this.revoke(ids, false, true));
     this.mode = 'running';
     const lease = this.app.conf.leaseTimeout * 1000;
     this.timers.push(setInterval(() => void this.renew(), Math.max(200, lease / 3)));

@@ -48,3 +48,32 @@ test('a Python worker started later learns a revoke only the celeriac worker hel
   assert.equal(await other.get({ timeout: 20_000 }), 5, 'other tasks run');
   await until(() => py.out.includes(`Discarding revoked task: celery_peer.add[${id}]`), 'Python to log the refusal', 5000);
 });
+
+test('a celeriac worker started later learns a revoke only a Python worker held (it asks with hello), and refuses the task', async () => {
+  const py = await PyWorker.start(redis, ['py-only'], 'py-holder@test');
+  cleanup.push(() => py.stop());
+  const id = 'mingle-revoked-2';
+  // Python's own client, while no celeriac worker runs: only the Python worker hears it, nothing is stored
+  await peerJson(redis, ['revoke', id]);
+  await until(async () => {
+    const r = await peerJson(redis, ['inspect', 'revoked', '--timeout', '1']) as unknown as Record<string, string[]>;
+    return r['py-holder@test']?.includes(id) ?? false;
+  }, 'the Python worker to hold the revoke');
+  const app = new Celeriac('mingle', { broker: redis.url(0), backend: redis.url(1) });
+  cleanup.push(() => app.close());
+  assert.equal((await (await app.broker()).revoked([id])).size, 0, 'not in the broker\'s revoke store yet');
+  const ran: string[] = [];
+  app.task('ts.mingle', function (this: { request: { id: string } }) {
+    ran.push(this.request.id);
+  });
+  const lines: string[] = [];
+  const worker = new Worker(app, { logger: quietLogger(lines), hostname: 'ts-late@test', queues: ['ts-late'] });
+  await worker.start();
+  cleanup.push(() => worker.stop());
+  assert.ok(lines.some((l) => /mingle: sync with 1 nodes/.test(l)), lines.join('\n'));
+  assert.ok(worker.revokedIds().includes(id));
+  const refused = await app.sendTask('ts.mingle', [], {}, { queue: 'ts-late', taskId: id });
+  await assert.rejects(refused.get({ timeout: 10_000 }), (e: unknown) => e instanceof TaskRevokedError);
+  assert.deepEqual(ran, [], 'it never ran');
+  assert.equal((await (await app.broker()).revoked([id])).size, 1, 'and it is now stored for the workers that come later');
+});

@@ -6,7 +6,7 @@
  *   PUBLISH /<db>.celeryev/<routing key> <event>          worker events
  */
 import type { Redis } from 'ioredis';
-import type { ControlChannel } from '../broker.ts';
+import { EVERY_LISTENER, type ControlChannel } from '../broker.ts';
 import { connectRedis, connectionError } from '../../stores/redis/connection.ts';
 import { REPLY_EXCHANGE, SEP, bindingKey, bindingMember, eventChannel, pidboxChannel, replyQueue } from './keys.ts';
 
@@ -65,9 +65,11 @@ export class RedisControl implements ControlChannel {
       const waiter = connectRedis(this.url, { role: 'control-reply', blocking: true });
       const replies: string[] = [];
       try {
-        await this.client.publish(this.pidbox, raw);
+        // PUBLISH counts its receivers, pattern subscribers (Python's kombu) included
+        const reached = await this.client.publish(this.pidbox, raw);
+        const want = expected === EVERY_LISTENER ? reached : expected;
         const deadline = Date.now() + timeoutMs;
-        while (Date.now() < deadline && (expected === undefined || replies.length < expected)) {
+        while (Date.now() < deadline && (want === undefined || replies.length < want)) {
           const left = Math.max(0.01, Math.min(1, (deadline - Date.now()) / 1000));
           const got = await waiter.brpop(queue, left);
           if (got) replies.push(got[1]);

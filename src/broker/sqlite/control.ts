@@ -103,7 +103,8 @@ export class SqliteControl implements ControlChannel {
         this.s.anyReply.get(replyKey) === undefined ? [] : this.s.takeReplies.all(replyKey));
       for (const r of rows.sort((a, b) => a.id - b.id)) replies.push(r.raw);
     };
-    const enough = () => expected !== undefined && replies.length >= expected;
+    // EVERY_LISTENER (a negative count): the file cannot tell how many listen, so the timeout decides
+    const enough = () => expected !== undefined && expected >= 0 && replies.length >= expected;
     let wake: (() => void) | null = null;
     const unsubscribe = this.handle.feed.subscribe(() => wake?.());
     const deadline = start + timeoutMs;
