@@ -6,8 +6,9 @@
  * - At start the live set is loaded (load()).
  * - A revoke heard on the broadcast (ours or Python's `celery control revoke`) goes into the cache at once and into
  *   the store (remember()), so workers that start later learn it too.
- * - At receipt of a message whose id is not in the cache, the broker is asked (check()); the ids asked in one turn
- *   of the event loop — a reserved batch — go in one lookup, and the message waits for that one round trip.
+ * - On a broker without remote control (memory://), at receipt of a message whose id is not in the cache, the broker
+ *   is asked (check()); the ids asked in one turn of the event loop go in one lookup. With remote control (Redis,
+ *   SQLite) the broadcast brings every revoke made while the worker runs, and the receipt costs nothing.
  * - Every REFRESH_MS, the ids this worker holds in memory without having run them (held for a near ETA, waiting
  *   for a slot) are looked up again (refresh()): on brokers without remote control (SQLite, memory) that is how a
  *   revoke reaches them.
@@ -90,9 +91,13 @@ export class Revokes {
     }
   }
 
-  /** Ask the broker about `id` unless it is known revoked already; coalesced with the other ids of this turn. */
+  /**
+   * Ask the broker about `id` unless it is known revoked already; coalesced with the other ids of this turn. Where
+   * the broker carries remote control (Redis, SQLite), a running worker hears every revoke as it is made, so only
+   * brokers without it (memory://) pay this lookup at receipt.
+   */
   check(id: string): Promise<void> {
-    if (!this.broker || this.has(id)) return Promise.resolve();
+    if (!this.broker || this.broker.control || this.has(id)) return Promise.resolve();
     if (!this.pending) {
       const ids = new Set<string>();
       const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
