@@ -47,6 +47,8 @@ export interface PidboxWorker {
   setRateLimit?(taskName: string, rate: string | null): boolean;
   /** Remote control's `time_limit`: new soft and hard limits in seconds (null: none); false for an unknown task. */
   setTimeLimit?(taskName: string, soft: number | null, hard: number | null): boolean;
+  /** The longest event-loop stall seen, for `inspect stats`. */
+  worstStall?(): { ms: number; tasks: string[]; at: number } | null;
   /** The logical clock of the worker's events (shared with its task events); without it every event has clock 1. */
   readonly eventClock?: { forward(): number };
 }
@@ -174,6 +176,8 @@ function answer(w: PidboxWorker, req: ControlRequest, heartbeat: () => void): un
         uptime: Math.round((Date.now() - w.startedAt) / 1000),
         pool: { 'max-concurrency': w.concurrency, processes: [process.pid], implementation: 'celeriac:async' },
         prefetch_count: w.prefetch, rusage: { maxrss: Math.round(process.memoryUsage().rss / 1024) },
+        // celeriac's own: the longest the event loop was blocked, and what ran then
+        loop_stall: w.worstStall?.() ?? null,
       };
     case 'revoke':
       return revoke(w, req, args.terminate === true);

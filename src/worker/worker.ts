@@ -30,6 +30,10 @@ import { Runner } from './runner.ts';
 import { startPidbox, type PidboxWorker } from './pidbox.ts';
 import { RateGate } from './rate-gate.ts';
 import { mingle } from './mingle.ts';
+import { LoopStalls } from './loop-stalls.ts';
+
+/** A blocked event loop longer than this is logged as a warning naming the running tasks. */
+const STALL_WARN_MS = 1000;
 import { rateInterval } from '../task/rate.ts';
 import { REVOKE_REFRESH_MS, Revokes } from './revokes.ts';
 import { EventClock, TaskEvents } from './events.ts';
@@ -104,6 +108,8 @@ export class Worker extends EventEmitter implements PidboxWorker {
   private mode: Mode = 'idle';
   private parts: Parts | null = null;
   private timers: NodeJS.Timeout[] = [];
+  /** The event-loop stall detector, and the worst stall seen (inspect stats). @internal */
+  stalls: LoopStalls | null = null;
   /** Time limits set at run time (remote control's time_limit), seconds by task name. */
   private readonly timeOverrides = new Map<string, { soft: number | null; hard: number | null }>();
   /** Rates set at run time (remote control's rate_limit): interval ms by task name, null for none. */
@@ -149,6 +155,8 @@ export class Worker extends EventEmitter implements PidboxWorker {
     this.timers.push(setInterval(() => void this.renew(), Math.max(200, lease / 3)));
     this.timers.push(setInterval(() => void this.recover(), Math.max(500, lease / 2)));
     this.timers.push(setInterval(() => void this.refreshRevokes(), REVOKE_REFRESH_MS));
+    this.stalls = new LoopStalls(this.log, () => parts.runner.running.values(), STALL_WARN_MS, lease);
+    this.stalls.start();
     parts.timing.start();
     parts.consumer.start();
     this.startedAt = Date.now();
@@ -217,6 +225,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
   }
 
   private taskDone(run: Running): void {
+    this.stalls?.ended(run);
     this.parts?.consumer.finished(run.delivery.tag);
     this.processed.set(run.msg.task, (this.processed.get(run.msg.task) ?? 0) + 1);
     if (this.listenerCount('task-done') > 0) this.emit('task-done', run);
@@ -266,6 +275,10 @@ export class Worker extends EventEmitter implements PidboxWorker {
     this.timeOverrides.set(taskName, { soft: soft || null, hard: hard || null });
     this.log.info(`New time limits for ${taskName}: soft ${soft ?? 'none'}, hard ${hard ?? 'none'}`);
     return true;
+  }
+
+  worstStall(): { ms: number; tasks: string[]; at: number } | null {
+    return this.stalls?.worst ?? null;
   }
 
   revokedIds(): string[] {
@@ -437,6 +450,7 @@ export class Worker extends EventEmitter implements PidboxWorker {
     }
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.stalls?.stop();
     await within(this.flush(p), bound);
     p.settler.close();
     this.emit('stopped');

@@ -432,3 +432,26 @@ describe('limits set at run time (remote control)', () => {
     await assert.rejects((await slow.delay()).get({ timeout: 10_000 }), (e: unknown) => e instanceof TaskError && e.excType === 'TimeLimitExceeded');
   });
 });
+
+describe('a blocked event loop', () => {
+  test('is logged as a warning naming the running task, and the worst stall is kept for inspect stats', async () => {
+    const app = makeApp();
+    const block = app.task('t.block', () => {
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        // synchronous work: nothing else runs on the loop meanwhile
+      }
+      return 'unblocked';
+    });
+    const lines: string[] = [];
+    const w = await startWorker(app, { logger: quietLogger(lines) });
+    const res = await block.delay();
+    assert.equal(await res.get({ timeout: 10_000 }), 'unblocked');
+    await new Promise((r) => setTimeout(r, 300));
+    const warning = lines.find((l) => /event loop was blocked for \d+ ms/.test(l));
+    assert.ok(warning, lines.join('\n'));
+    assert.ok(warning.includes(`t.block[${res.id}]`), warning);
+    const worst = w.worstStall();
+    assert.ok(worst && worst.ms >= 1000 && worst.tasks.includes(`t.block[${res.id}]`), JSON.stringify(worst));
+  });
+});
