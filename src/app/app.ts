@@ -124,16 +124,32 @@ export class Celeriac implements TaskProducer {
     const ids = Array.isArray(taskIds) ? taskIds : [taskIds];
     if (ids.length === 0) return;
     const broker = await this.broker();
-    const raw = encodeControlRequest({
-      method: 'revoke', arguments: { task_id: ids.length === 1 ? ids[0] : ids, terminate: o.terminate ?? false, signal: o.signal ?? 'SIGTERM' },
-      destination: null, pattern: null, matcher: null,
-    }, 0);
     const [stored, sent] = await Promise.allSettled([
       broker.storeRevokes(ids, o.expires === undefined ? undefined : o.expires * 1000),
-      broker.control ? broker.control.request(raw, null, 0) : Promise.resolve(),
+      broker.control
+        ? this.cast('revoke', { task_id: ids.length === 1 ? ids[0] : ids, terminate: o.terminate ?? false, signal: o.signal ?? 'SIGTERM' })
+        : Promise.resolve(),
     ]);
     if (stored.status === 'rejected') throw stored.reason;
     if (sent.status === 'rejected') throw sent.reason;
+  }
+
+  /**
+   * A remote-control command that expects no reply (Celery's "cast"), to every worker or the `destination` nodes.
+   * @internal Control.cast and revoke use it.
+   */
+  async cast(method: string, args: Record<string, unknown> = {}, destination?: string[]): Promise<void> {
+    const raw = encodeControlRequest({ method, arguments: args, destination: destination ?? null, pattern: null,
+      matcher: null }, 0);
+    await (await this.controlChannel()).request(raw, null, 0);
+  }
+
+  private async controlChannel() {
+    const broker = await this.broker();
+    if (!broker.control) {
+      throw new CeleriacError(ErrorCode.BadOption, `remote control needs a Redis or SQLite broker (this app uses ${broker.displayUrl})`);
+    }
+    return broker.control;
   }
 
   /**
@@ -143,10 +159,7 @@ export class Celeriac implements TaskProducer {
    */
   async broadcast(method: string, args: Record<string, unknown> = {},
     o: { destination?: string[]; timeout?: number; limit?: number } = {}): Promise<Record<string, unknown>> {
-    const broker = await this.broker();
-    if (!broker.control) {
-      throw new CeleriacError(ErrorCode.BadOption, `remote control needs a Redis or SQLite broker (this app uses ${broker.displayUrl})`);
-    }
+    const control = await this.controlChannel();
     const oid = uuid();
     const ticket = uuid();
     const timeout = o.timeout ?? 1000;
@@ -154,7 +167,7 @@ export class Celeriac implements TaskProducer {
       method, arguments: args, destination: o.destination ?? null, pattern: null, matcher: null, ticket,
       reply_to: { exchange: 'reply.celery.pidbox', routing_key: oid },
     }, timeout / 1000);
-    const replies = await broker.control.request(raw, oid, timeout, o.limit ?? o.destination?.length);
+    const replies = await control.request(raw, oid, timeout, o.limit ?? o.destination?.length);
     const out: Record<string, unknown> = {};
     for (const r of replies) {
       try {

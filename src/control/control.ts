@@ -4,8 +4,6 @@
  * processes on the file), except revoke(), which is also stored in the broker's durable revoke store and so works on
  * every broker (memory:// included).
  */
-import { CeleriacError, ErrorCode } from '../common/errors.ts';
-import { encodeControlRequest } from '../protocol/index.ts';
 import type { Celeriac } from '../app/app.ts';
 import type { RevokeOptions } from '../task/async-result.ts';
 
@@ -23,25 +21,14 @@ export type InspectMethod = 'ping' | 'active' | 'registered' | 'stats' | 'reserv
 export class Control {
   constructor(private readonly app: Celeriac) {}
 
-  private async channel() {
-    const broker = await this.app.broker();
-    if (!broker.control) {
-      throw new CeleriacError(ErrorCode.BadOption, `remote control needs a Redis or SQLite broker (this app uses ${broker.displayUrl})`);
-    }
-    return broker.control;
-  }
-
   /** Send a command and gather `{node: reply}` from the workers that answer within the timeout. */
   broadcast(method: string, args: Record<string, unknown> = {}, o: BroadcastOptions = {}): Promise<Record<string, unknown>> {
     return this.app.broadcast(method, args, o);
   }
 
   /** A command that expects no reply (Celery's "cast"), e.g. revoke. */
-  async cast(method: string, args: Record<string, unknown> = {}, destination?: string[]): Promise<void> {
-    const channel = await this.channel();
-    const raw = encodeControlRequest({ method, arguments: args, destination: destination ?? null, pattern: null,
-      matcher: null }, 0);
-    await channel.request(raw, null, 0);
+  cast(method: string, args: Record<string, unknown> = {}, destination?: string[]): Promise<void> {
+    return this.app.cast(method, args, destination);
   }
 
   ping(o: BroadcastOptions = {}): Promise<Record<string, unknown>> {
